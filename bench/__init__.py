@@ -1,0 +1,1 @@
+"""Benchmarks: load, routing simulator on real data, demo."""

@@ -1,0 +1,1 @@
+"""OpenAI-compatible cloud client: auth, timeouts, retries, usage -> cost."""

@@ -1,0 +1,1 @@
+"""The edge side: vLLM client, fakes, training (optional extra)."""

@@ -1,0 +1,270 @@
+"""Settings, read from ``NETGPT_*`` environment variables (pydantic-settings).
+
+Each subsystem has its own settings class with its own prefix, so the environment names stay flat
+and match the contract in ARCHITECTURE.md (``NETGPT_EDGE_BASE_URL``, ``NETGPT_CLOUD_API_KEY``,
+``NETGPT_REDIS_URL`` ...). ``load_settings()`` builds them all and turns a validation error into a
+:class:`ConfigError` whose message names the environment variable to fix.
+
+Tests build ``Settings(...)`` directly with keyword arguments; keyword arguments win over the
+environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "your-api-key", "sk-xxx", "xxx", "todo"}
+
+DEFAULT_REDACTIONS = [
+    # e-mail addresses
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    # phone numbers: +CC and 7+ digits with separators
+    r"(?<![\w])\+?\d[\d\s().-]{7,}\d(?![\w])",
+]
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, extra="ignore", case_sensitive=False, validate_default=True
+    )
+
+
+class EdgeSettings(BaseSettings):
+    """The edge model: a vLLM OpenAI-compatible server on the edge box."""
+
+    model_config = _config("NETGPT_EDGE_")
+
+    base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000/v1")
+    model: str = "edge"
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0, description="whole edge call, connect to last byte")
+    connect_timeout_s: float = Field(1.0, gt=0)
+    top_logprobs: int = Field(1, ge=0, le=20)
+    max_connections: int = Field(512, ge=1)
+    probe_url: AnyHttpUrl | None = None
+
+
+class CloudSettings(BaseSettings):
+    """The cloud model: any OpenAI-compatible endpoint."""
+
+    model_config = _config("NETGPT_CLOUD_")
+
+    base_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr | None = None
+    connect_timeout_s: float = Field(3.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    backoff_base_s: float = Field(0.2, ge=0)
+    backoff_max_s: float = Field(5.0, ge=0)
+    max_connections: int = Field(512, ge=1)
+    # flat price used when no schedule file is given: USD per million tokens
+    price_input_per_mtok: float = Field(0.15, ge=0)
+    price_output_per_mtok: float = Field(0.60, ge=0)
+    price_schedule_file: Path | None = None
+    probe_url: AnyHttpUrl | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real key or leave it unset")
+        return value
+
+
+class RoutingSettings(BaseSettings):
+    """Parameters of the threshold τ(z) (ARCHITECTURE.md, "The routing math")."""
+
+    model_config = _config("NETGPT_ROUTING_")
+
+    q_cloud: float = Field(0.95, ge=0, le=1, description="cloud success rate q_c")
+    lambda_latency: float = Field(0.1, ge=0, description="quality units per second")
+    lambda_cost: float = Field(20.0, ge=0, description="quality units per US dollar")
+    cloud_compute_s: float = Field(1.0, ge=0, description="prior for the cloud's compute time")
+    expected_output_tokens: int = Field(150, ge=0)
+    expected_response_bytes: int = Field(1500, ge=0)
+    # static network state used until (or instead of) live probes
+    static_rtt_s: float = Field(0.05, ge=0)
+    static_bandwidth_bytes_per_s: float = Field(12_500_000.0, gt=0)
+    # conservative state used while live estimates are stale
+    stale_rtt_s: float = Field(0.3, ge=0)
+    stale_bandwidth_bytes_per_s: float = Field(250_000.0, gt=0)
+    score_without_logprobs: float = Field(0.5, ge=0, le=1)
+    offload_enabled: bool = True
+    offload_marker: str = "<unknown>"
+    offload_tool: str = "request_cloud_assistance"
+    shadow_rate: float = Field(0.0, ge=0, le=1, description="share ε of edge answers shadowed")
+    shadow_max_concurrency: int = Field(4, ge=1)
+
+
+class BudgetSettings(BaseSettings):
+    """Cloud budget, enforced by dual ascent on the multiplier μ."""
+
+    model_config = _config("NETGPT_BUDGET_")
+
+    target_cloud_share: float | None = Field(None, ge=0, le=1, description="ρ")
+    spend_per_hour_usd: float | None = Field(None, gt=0)
+    window_s: float = Field(300.0, gt=0)
+    step_size: float = Field(0.5, gt=0, description="dual ascent step η")
+    multiplier_max: float = Field(1000.0, gt=0)
+    update_every: int = Field(20, ge=1, description="requests between μ updates")
+
+
+class NetworkSettings(BaseSettings):
+    """Background probes that estimate RTT and bandwidth per upstream."""
+
+    model_config = _config("NETGPT_NETWORK_")
+
+    probes_enabled: bool = True
+    probe_interval_s: float = Field(5.0, gt=0)
+    probe_jitter: float = Field(0.2, ge=0, le=1)
+    probe_timeout_s: float = Field(3.0, gt=0)
+    stale_after_s: float = Field(60.0, gt=0)
+    ewma_fast_alpha: float = Field(0.5, gt=0, le=1)
+    ewma_slow_alpha: float = Field(0.1, gt=0, le=1)
+    bandwidth_probe_url: AnyHttpUrl | None = None
+    bandwidth_probe_interval_s: float = Field(60.0, gt=0)
+    min_transfer_bytes: int = Field(4096, ge=0, description="smaller responses don't count")
+
+
+class DatasetSettings(BaseSettings):
+    """Training dataset of cloud-routed pairs: Redis Stream sink and local spool."""
+
+    model_config = _config("NETGPT_DATASET_")
+
+    enabled: bool = True
+    stream_key: str = "netgpt:pairs"
+    stream_maxlen: int = Field(1_000_000, ge=1)
+    queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(128, ge=1)
+    spool_max_bytes: int = Field(1 << 30, ge=1024)
+    redact_patterns: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_REDACTIONS)
+    )
+    reconnect_max_s: float = Field(5.0, gt=0)
+
+    @field_validator("redact_patterns", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # one regex per line (commas are common inside regexes)
+            return [line for line in value.splitlines() if line.strip()]
+        return value
+
+
+class CalibrationSettings(BaseSettings):
+    model_config = _config("NETGPT_CALIBRATION_")
+
+    file: Path | None = Field(None, description="default: DATA_DIR/calibration.json")
+    method: Literal["isotonic", "platt"] = "isotonic"
+    min_records: int = Field(50, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start."""
+
+    model_config = _config("NETGPT_")
+
+    redis_url: str | None = None
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    data_dir: Path = Path("./var")
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_content: bool = False
+    log_requests: bool = True
+
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
+    cloud: CloudSettings = Field(default_factory=CloudSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.budget.target_cloud_share is not None and self.budget.spend_per_hour_usd:
+            raise ValueError(
+                "set NETGPT_BUDGET_TARGET_CLOUD_SHARE or NETGPT_BUDGET_SPEND_PER_HOUR_USD, not both"
+            )
+        return self
+
+    @property
+    def calibration_file(self) -> Path:
+        return self.calibration.file or self.data_dir / "calibration.json"
+
+    def client_keys(self) -> list[bytes]:
+        return [key.get_secret_value().encode() for key in self.api_keys]
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the environment variable."""
+
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    "edge": EdgeSettings,
+    "cloud": CloudSettings,
+    "routing": RoutingSettings,
+    "budget": BudgetSettings,
+    "network": NetworkSettings,
+    "dataset": DatasetSettings,
+    "calibration": CalibrationSettings,
+}
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        name = (prefix + field).upper() if item["loc"] else "settings"
+        lines.append(f"{name}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, failing with a message that names the variable."""
+    sections: dict[str, BaseModel] = {}
+    for name, cls in _SECTIONS.items():
+        if name in overrides:
+            continue
+        try:
+            sections[name] = cls()
+        except ValidationError as exc:
+            prefix = str(cls.model_config.get("env_prefix", ""))
+            raise ConfigError(_describe(exc, prefix)) from None
+    try:
+        return Settings(**sections, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "NETGPT_")) from None

@@ -1,0 +1,125 @@
+"""Error tree of the gateway. Converted to OpenAI's error envelope only at the HTTP edge.
+
+    GatewayError                     (has .status, .type, .code, .param)
+    ├── RequestError                 400 invalid_request_error: bad body, bad field, n != 1
+    │   ├── BodyTooLarge             413
+    │   └── UnsupportedParameter     400 code=unsupported_parameter
+    ├── AuthError                    401 invalid_api_key
+    └── UpstreamError                an upstream (edge or cloud) failed; .upstream names it
+        ├── UpstreamTransportError   no usable HTTP answer
+        │   ├── UpstreamConnectError connect refused / DNS / reset before answer  -> 503
+        │   └── UpstreamTimeout      connect or read timeout                      -> 504
+        └── UpstreamStatusError      answered with an HTTP error; .status_code    -> 502
+                                      (a 4xx from the cloud caused by the request is
+                                      passed on with its status: .passthrough)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+Upstream = Literal["edge", "cloud"]
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class RequestError(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class BodyTooLarge(RequestError):
+    status = 413
+    code = "request_too_large"
+
+
+class UnsupportedParameter(RequestError):
+    code = "unsupported_parameter"
+
+
+class AuthError(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class UpstreamError(GatewayError):
+    type = "upstream_error"
+
+    def __init__(self, upstream: Upstream, message: str, *, code: str | None = None):
+        super().__init__(f"{upstream} upstream: {message}", code=code)
+        self.upstream = upstream
+
+
+class UpstreamTransportError(UpstreamError):
+    status = 503
+
+
+class UpstreamConnectError(UpstreamTransportError):
+    status = 503
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(UpstreamTransportError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamStatusError(UpstreamError):
+    status = 502
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        status_code: int,
+        message: str,
+        *,
+        body: dict[str, Any] | None = None,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(upstream, f"HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.body = body
+        self.retry_after_s = retry_after_s
+
+    @property
+    def passthrough(self) -> bool:
+        """A 4xx other than auth/rate limit is the caller's fault: pass it on as it is."""
+        return 400 <= self.status_code < 500 and self.status_code not in (401, 403, 408, 429)
+
+
+def both_failed(edge: GatewayError | None, cloud: GatewayError) -> GatewayError:
+    """The error to answer with when neither upstream produced a usable answer."""
+    parts = [cloud.message]
+    if edge is not None:
+        parts.insert(0, edge.message)
+    status = cloud.status if isinstance(cloud, UpstreamError) else 503
+    if isinstance(cloud, UpstreamStatusError):
+        status = 502
+    err = GatewayError("; ".join(parts) + " (no upstream could answer)")
+    err.status = status
+    err.type = "upstream_error"
+    err.code = cloud.code
+    return err

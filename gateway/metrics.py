@@ -1,0 +1,102 @@
+"""The gateway's Prometheus metrics, in its own registry (names are a contract: ARCHITECTURE.md).
+
+Dashboards and alert rules in ``deploy/`` query these names; ``tests/deploy`` checks that every
+name they use is exported.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# latency buckets from 0.5 ms (edge path overhead) to 60 s (slow cloud calls)
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+SCORE_BUCKETS = tuple(i / 20 for i in range(1, 21))
+
+
+class GatewayMetrics:
+    """All metrics of one gateway process. Build one per app; tests read values back with
+    ``registry.get_sample_value(name, labels)``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        p = "netgpt_"
+        self.requests = Counter(
+            p + "requests_total", "Chat completion requests answered, by route, reason and HTTP status",
+            ["route", "reason", "status"], registry=r,
+        )
+        self.request_duration = Histogram(
+            p + "request_duration_seconds", "Time from request received to response complete",
+            ["route"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_duration = Histogram(
+            p + "upstream_duration_seconds", "Duration of calls to an upstream model",
+            ["upstream"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_errors = Counter(
+            p + "upstream_errors_total", "Failed upstream calls by upstream and kind",
+            ["upstream", "kind"], registry=r,
+        )
+        self.route_score = Histogram(
+            p + "route_score", "Score s of edge drafts", buckets=SCORE_BUCKETS, registry=r,
+        )
+        self.fallback_threshold = Gauge(
+            p + "fallback_threshold", "Threshold tau of the last routed request", registry=r,
+        )
+        self.network_rtt = Gauge(
+            p + "network_rtt_seconds", "Estimated round-trip time to an upstream", ["target"], registry=r,
+        )
+        self.network_bandwidth = Gauge(
+            p + "network_bandwidth_bytes_per_second", "Estimated bandwidth to an upstream",
+            ["target"], registry=r,
+        )
+        self.network_stale = Gauge(
+            p + "network_estimate_stale", "1 when the network estimate of a target is stale",
+            ["target"], registry=r,
+        )
+        self.probe_failures = Counter(
+            p + "network_probe_failures_total", "Failed network probes", ["target", "kind"], registry=r,
+        )
+        self.cloud_cost = Counter(
+            p + "cloud_cost_usd_total", "Money spent on cloud calls (US dollars)", registry=r,
+        )
+        self.cloud_tokens = Counter(
+            p + "cloud_tokens_total", "Tokens billed by the cloud", ["kind"], registry=r,
+        )
+        self.schema_invalid = Counter(
+            p + "schema_invalid_total", "Tool calls that failed the schema guard", ["source"], registry=r,
+        )
+        self.budget_multiplier = Gauge(
+            p + "budget_multiplier", "Budget multiplier mu (dual variable)", registry=r,
+        )
+        self.budget_cloud_share = Gauge(
+            p + "budget_cloud_share", "Cloud share over the budget window", registry=r,
+        )
+        self.calibration_age = Gauge(
+            p + "calibration_age_seconds", "Age of the loaded score calibration", registry=r,
+        )
+        self.shadow_requests = Counter(
+            p + "shadow_requests_total", "Shadow cloud calls by outcome", ["outcome"], registry=r,
+        )
+        self.dataset_records = Counter(
+            p + "dataset_records_total", "Dataset records written, by sink", ["sink"], registry=r,
+        )
+        self.dataset_spool_depth = Gauge(
+            p + "dataset_spool_depth", "Records waiting in the local spool", registry=r,
+        )
+        self.dataset_dropped = Counter(
+            p + "dataset_dropped_total", "Dataset records dropped (spool cap reached)", registry=r,
+        )
+        self.dataset_queue_depth = Gauge(
+            p + "dataset_queue_depth", "Records waiting in the in-memory queue", registry=r,
+        )
+        self.dataset_export_lag = Gauge(
+            p + "dataset_export_lag_records", "Stream entries not yet exported by the export group",
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            p + "requests_in_flight", "Requests being handled", registry=r,
+        )
