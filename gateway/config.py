@@ -160,6 +160,8 @@ class DatasetSettings(BaseSettings):
         default_factory=lambda: list(DEFAULT_REDACTIONS)
     )
     reconnect_max_s: float = Field(5.0, gt=0)
+    dedup_ttl_s: int = Field(7 * 86400, ge=60, description="life of the per-record replay marker")
+    export_group: str = Field("export", min_length=1, description="consumer group of the export")
 
     @field_validator("redact_patterns", mode="before")
     @classmethod
