@@ -141,14 +141,13 @@ _REQUEST = TypeAdapter(ChatCompletionRequest)
 
 
 def _param(loc: tuple[int | str, ...]) -> str:
+    # drop the discriminator tag pydantic inserts after messages[i] ("user", "tool", ...)
+    if len(loc) > 2 and loc[0] == "messages" and isinstance(loc[1], int):
+        loc = loc[:2] + loc[3:]
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"SystemMessage", "UserMessage", "AssistantMessage", "ToolMessage"}:
-            continue  # discriminated-union tags say nothing to the caller
-        elif part in {"system", "developer", "user", "assistant", "tool", "function"}:
-            continue
         else:
             out += ("." if out else "") + str(part)
     return out

@@ -1,0 +1,123 @@
+"""Models, health, readiness, metrics, router state and the edge-model switch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from gateway.api.chat import check_auth
+from gateway.errors import GatewayError, UpstreamError
+
+REFERENCE_REQUEST_BYTES = 2000  # τ in /v1/router/state is shown for a request of this size
+
+
+def require_key(request: Request) -> None:
+    check_auth(request, request.app.state.client_keys)
+
+
+Authorized = Annotated[None, Depends(require_key)]
+router = APIRouter()
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves HTTP."""
+    return {"status": "ok"}
+
+
+async def _probe(name: str, ping: Any, timeout_s: float) -> tuple[str, dict[str, Any]]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(ping(), timeout_s)
+    except (UpstreamError, TimeoutError, OSError) as exc:
+        message = exc.message if isinstance(exc, GatewayError) else type(exc).__name__
+        return name, {"ok": False, "error": message}
+    return name, {"ok": True, "latency_s": round(time.perf_counter() - started, 4)}
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> ORJSONResponse:
+    """Readiness: the edge and the cloud answer (GET /models on each)."""
+    state = request.app.state
+    timeout = state.settings.network.probe_timeout_s
+    results = dict(
+        await asyncio.gather(
+            _probe("edge", state.edge.ping, timeout), _probe("cloud", state.cloud.ping, timeout)
+        )
+    )
+    ready = all(item["ok"] for item in results.values())
+    return ORJSONResponse({"ready": ready, "upstreams": results}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/models")
+async def models(request: Request, _auth: Authorized) -> dict[str, Any]:
+    """``auto`` lets the router decide; ``edge`` and ``cloud`` (or the upstream names) force a route."""
+    service = request.app.state.service
+    created = int(request.app.state.started_at)
+    names = ["auto", "edge", "cloud", service.edge_model, service.cloud_model]
+    seen: list[str] = []
+    for name in names:
+        if name not in seen:
+            seen.append(name)
+    return {
+        "object": "list",
+        "data": [{"id": n, "object": "model", "created": created, "owned_by": "netgpt"} for n in seen],
+    }
+
+
+@router.get("/v1/router/state")
+async def router_state(request: Request, _auth: Authorized) -> dict[str, Any]:
+    """Live routing inputs: network per target, τ for a reference request, budget, calibration."""
+    state = request.app.state
+    policy = state.policy
+    snapshot = policy.network.snapshot()
+    terms = policy.threshold_for(REFERENCE_REQUEST_BYTES, snapshot)
+    price = policy.prices()
+    params = policy.params
+    budget = state.budget.state() if state.budget is not None else {"multiplier": 0.0, "cloud_share": None}
+    return {
+        "network": snapshot.as_dict(),
+        "threshold": terms.as_dict()
+        | {
+            "reference_request_bytes": REFERENCE_REQUEST_BYTES,
+            "q_cloud": params.q_cloud,
+            "lambda_latency": params.lambda_latency,
+            "lambda_cost": params.lambda_cost,
+            "price_input_per_mtok": price.input * 1e6,
+            "price_output_per_mtok": price.output * 1e6,
+            "multiplier": policy.mu,
+        },
+        "budget": budget,
+        "calibration": state.calibration_meta(),
+        "dataset": state.dataset.stats() if state.dataset is not None else None,
+        "models": {"edge": state.service.edge_model, "cloud": state.service.cloud_model},
+    }
+
+
+class EdgeModelSwitch(BaseModel):
+    model: str = Field(min_length=1, max_length=256)
+    refit_calibration: bool = True
+
+
+@router.post("/v1/router/edge-model")
+async def switch_edge_model(
+    request: Request, body: EdgeModelSwitch, _auth: Authorized
+) -> dict[str, Any]:
+    """Send edge requests to another served model (e.g. a LoRA adapter just loaded into vLLM)
+    and refit the score calibration: the router and the edge are updated together."""
+    state = request.app.state
+    previous = state.service.edge_model
+    state.service.edge_model = body.model
+    refit = await state.refit_calibration() if body.refit_calibration else None
+    return {"previous": previous, "model": body.model, "calibration": refit}

@@ -1,0 +1,87 @@
+"""POST /v1/chat/completions.
+
+A plain Starlette route (not a FastAPI path operation): the body is read once, parsed once with
+orjson and validated once with pydantic; FastAPI's per-request dependency machinery would cost
+more than all of that on the edge path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.api.errors import envelope_response
+from gateway.errors import AuthError, BodyTooLarge, GatewayError, RequestError
+from gateway.protocol import parse_request
+from gateway.service import ChatService, RequestInfo
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and _REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def check_auth(request: Request, keys: list[bytes]) -> None:
+    """Constant-time check of a Bearer key against every configured key."""
+    if not keys:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("missing API key: send 'Authorization: Bearer <key>' with a key from NETGPT_API_KEYS")
+    presented = token.strip().encode()
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(presented, key)
+    if not ok:
+        raise AuthError("invalid API key")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} (NETGPT_MAX_BODY_BYTES)")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes (NETGPT_MAX_BODY_BYTES)")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def chat_completions(request: Request) -> Response:
+    state = request.app.state
+    service: ChatService = state.service
+    rid = request_id(request)
+    try:
+        check_auth(request, state.client_keys)
+        body = await read_body(request, state.settings.max_body_bytes)
+        try:
+            raw = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        parsed = parse_request(raw)
+    except GatewayError as exc:
+        state.metrics.requests.labels("none", "invalid_request", str(exc.status)).inc()
+        return envelope_response(exc, rid)
+    state.metrics.in_flight.inc()
+    try:
+        result = await service.handle(raw, parsed, RequestInfo(rid, len(body)))
+    finally:
+        state.metrics.in_flight.dec()
+    if result.stream is not None:
+        return StreamingResponse(
+            result.stream, result.status, result.headers, media_type=result.media_type
+        )
+    return Response(result.body, result.status, result.headers, media_type=result.media_type)

@@ -1,0 +1,79 @@
+"""``netgpt serve``: the gateway under uvicorn (uvloop event loop, httptools parser)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the gateway (HTTP, OpenAI-compatible)",
+        description=(
+            "Run the gateway. Settings come from NETGPT_* environment variables (see the README); "
+            "they are validated before the server starts."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (default: %(default)s)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (default: %(default)s); shared state (budget, "
+        "calibration) lives in Redis when NETGPT_REDIS_URL is set",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="overrides NETGPT_LOG_LEVEL",
+    )
+    parser.set_defaults(func=run)
+
+
+def app_factory() -> Any:
+    """Entry point for uvicorn workers (``gateway.serve:app_factory``, factory=True)."""
+    from gateway.app import create_app
+    from gateway.config import load_settings
+    from gateway.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError, load_settings
+
+    if args.log_level:
+        os.environ["NETGPT_LOG_LEVEL"] = args.log_level
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"netgpt: invalid configuration: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.workers < 1:
+        print("netgpt: --workers must be at least 1", file=sys.stderr)  # noqa: T201
+        return 2
+
+    import uvicorn
+
+    uvicorn.run(
+        "gateway.serve:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=15,
+        server_header=False,
+        log_level=settings.log_level,
+    )
+    return 0

@@ -1,0 +1,465 @@
+"""The request path (ARCHITECTURE.md): edge draft → schema guard → score → τ → answer.
+
+``ChatService.handle`` takes a validated request and returns a :class:`ChatResult` (a JSON body
+or an SSE stream, with the routing headers). It talks to the upstreams through the Protocols of
+``gateway.ports``; nothing here knows about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.config import Settings
+from gateway.errors import GatewayError, UpstreamError, both_failed
+from gateway.metrics import GatewayMetrics
+from gateway.policy import RoutingPolicy
+from gateway.ports import CloudAnswer, CloudBackend, CloudStream, EdgeBackend, RecordSink
+from gateway.protocol import ChatCompletionRequest
+from gateway.records import RouteTrace, build_record
+from gateway.routing.decision import Decision, decide
+from gateway.routing.offload import offload_tool_definition, requests_offload, strip_offload
+from gateway.routing.schema_guard import SchemaCheck, ValidatorCache, check_tool_calls, tool_schemas
+from gateway.routing.score import DraftFeatures, logprob_summary, score
+from gateway.sse import DONE, completion_to_sse, error_event, event
+
+log = logging.getLogger("netgpt.request")
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class Budget(Protocol):
+    def record(self, route: str, cost_usd: float, now: float) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class ChatResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    request_id: str
+    body_bytes: int
+    started: float = field(default_factory=time.perf_counter)
+
+
+def _fmt(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
+def _usage_only(payload: bytes) -> bool:
+    if b'"choices"' not in payload:
+        return False
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(chunk, dict) and chunk.get("choices") == [] and "usage" in chunk
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        edge: EdgeBackend,
+        cloud: CloudBackend,
+        policy: RoutingPolicy,
+        metrics: GatewayMetrics,
+        sink: RecordSink | None = None,
+        budget: Budget | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.edge = edge
+        self.cloud = cloud
+        self.policy = policy
+        self.metrics = metrics
+        self.sink = sink
+        self.budget = budget
+        self.rng = rng
+        self.validators = ValidatorCache()
+        r = settings.routing
+        self.edge_model = settings.edge.model
+        self.cloud_model = settings.cloud.model
+        self._offload_tool = offload_tool_definition(r.offload_tool) if r.offload_enabled else None
+        self._shadow_slots = asyncio.Semaphore(r.shadow_max_concurrency)
+        self._background: set[asyncio.Task[None]] = set()
+
+    # ---------------------------------------------------------------- entry point
+    async def handle(
+        self, raw: dict[str, Any], request: ChatCompletionRequest, info: RequestInfo
+    ) -> ChatResult:
+        forced = self._forced(request.model)
+        state = self.policy.network.snapshot()
+        terms = self.policy.threshold_for(info.body_bytes, state)
+        self.metrics.fallback_threshold.set(terms.tau)
+        trace = RouteTrace(info.request_id, info.started, time.time(), state, terms.tau)
+        schemas = tool_schemas(raw.get("tools"))
+
+        edge_error: UpstreamError | None = None
+        offload = False
+        if forced != "cloud":
+            try:
+                await self._draft(raw, trace)
+            except UpstreamError as exc:
+                edge_error = exc
+                self.metrics.upstream_errors.labels("edge", exc.code or "error").inc()
+        if trace.draft is not None:
+            offload = self._inspect_draft(raw, schemas, trace)
+
+        if forced == "edge":
+            if trace.draft is None:
+                assert edge_error is not None
+                trace.route = "edge"
+                return self._fail(trace, edge_error, "forced")
+            decision = Decision("edge", "forced")
+        elif forced == "cloud":
+            decision = Decision("cloud", "forced")
+        else:
+            check = trace.draft_check
+            decision = decide(
+                score=trace.score or 0.0,
+                tau=terms.tau,
+                schema_valid=bool(check and check.valid),
+                offload_requested=offload,
+                edge_available=trace.draft is not None,
+            )
+        trace.route, trace.reason = decision.route, decision.reason
+        if decision.route == "edge":
+            result = self._answer_with_draft(raw, request, trace)
+            self._maybe_shadow(raw, trace)
+            return result
+        usable = trace.draft is not None and not offload and bool(trace.draft_check and trace.draft_check.valid)
+        return await self._answer_with_cloud(raw, request, trace, schemas, usable, edge_error)
+
+    def _forced(self, model: str) -> str | None:
+        if model in ("edge", self.edge_model):
+            return "edge"
+        if model in ("cloud", self.cloud_model):
+            return "cloud"
+        return None
+
+    # ---------------------------------------------------------------- edge
+    def edge_body(self, raw: dict[str, Any]) -> dict[str, Any]:
+        body = dict(raw)
+        body["model"] = self.edge_model
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        if self._offload_tool is not None and raw.get("tools"):
+            body["tools"] = [*raw["tools"], self._offload_tool]
+        return body
+
+    async def _draft(self, raw: dict[str, Any], trace: RouteTrace) -> None:
+        started = time.perf_counter()
+        try:
+            draft = await self.edge.draft(self.edge_body(raw))
+        finally:
+            trace.edge_s = time.perf_counter() - started
+            self.metrics.upstream_duration.labels("edge").observe(trace.edge_s)
+        trace.draft = draft
+        if draft.response_bytes >= self.settings.network.min_transfer_bytes:
+            self.policy.network.observe_transfer(
+                "edge", draft.response_bytes, max(draft.latency_s - draft.ttfb_s, 1e-6)
+            )
+
+    def _inspect_draft(
+        self, raw: dict[str, Any], schemas: dict[str, Any], trace: RouteTrace
+    ) -> bool:
+        """Offload signal, schema guard and score of the draft; returns True on offload."""
+        assert trace.draft is not None
+        r = self.settings.routing
+        message = trace.draft.message
+        offload = r.offload_enabled and requests_offload(message, r.offload_marker, r.offload_tool)
+        if offload:
+            message = strip_offload(message, r.offload_marker, r.offload_tool)
+            trace.draft.response["choices"][0]["message"] = message
+        check = check_tool_calls(
+            message.get("tool_calls"),
+            schemas,
+            self.validators,
+            tool_choice=raw.get("tool_choice"),
+            parallel_tool_calls=raw.get("parallel_tool_calls"),
+        )
+        if not check.valid:
+            self.metrics.schema_invalid.labels("edge").inc()
+        mean_lp, min_lp = logprob_summary(trace.draft.token_logprobs)
+        trace.draft_check = check
+        trace.features = DraftFeatures(
+            schema_valid=check.valid,
+            n_tool_calls=len(message.get("tool_calls") or ()),
+            mean_logprob=mean_lp,
+            min_logprob=min_lp,
+            n_tokens=len(trace.draft.token_logprobs),
+            offload_requested=offload,
+            n_tools=len(schemas),
+            n_turns=len(raw.get("messages") or ()),
+        )
+        trace.score = score(trace.features, self.policy.calibrator, r.score_without_logprobs)
+        self.metrics.route_score.observe(trace.score)
+        return offload
+
+    def _answer_with_draft(
+        self, raw: dict[str, Any], request: ChatCompletionRequest, trace: RouteTrace
+    ) -> ChatResult:
+        assert trace.draft is not None
+        response = trace.draft.response
+        if not request.logprobs:
+            for choice in response.get("choices") or ():
+                choice["logprobs"] = None
+        self._budget_record("edge", 0.0)
+        return self._respond(request, trace, response)
+
+    # ---------------------------------------------------------------- cloud
+    def cloud_body(self, raw: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+        body = dict(raw)
+        body["model"] = self.cloud_model
+        if not stream:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return body
+
+    async def _answer_with_cloud(
+        self,
+        raw: dict[str, Any],
+        request: ChatCompletionRequest,
+        trace: RouteTrace,
+        schemas: dict[str, Any],
+        draft_usable: bool,
+        edge_error: UpstreamError | None,
+    ) -> ChatResult:
+        started = time.perf_counter()
+        try:
+            if request.stream:
+                stream = await self.cloud.stream(self.cloud_body(raw, stream=True))
+                return self._relay(raw, request, trace, schemas, stream, started)
+            answer = await self.cloud.complete(self.cloud_body(raw, stream=False))
+        except UpstreamError as exc:
+            trace.cloud_s = time.perf_counter() - started
+            self.metrics.upstream_duration.labels("cloud").observe(trace.cloud_s)
+            self.metrics.upstream_errors.labels("cloud", exc.code or "error").inc()
+            if draft_usable and not exc_is_callers_fault(exc):
+                trace.route, trace.reason = "edge", "cloud_unavailable"
+                return self._answer_with_draft(raw, request, trace)
+            return self._fail(trace, exc if exc_is_callers_fault(exc) else both_failed(edge_error, exc))
+        trace.cloud_s = time.perf_counter() - started
+        self._after_cloud(raw, trace, schemas, answer, kind="routed")
+        return self._respond(request, trace, answer.response)
+
+    def _after_cloud(
+        self,
+        raw: dict[str, Any],
+        trace: RouteTrace,
+        schemas: dict[str, Any],
+        answer: CloudAnswer,
+        *,
+        kind: str,
+    ) -> None:
+        """Metrics, budget, network observation and the dataset record of a cloud answer."""
+        self.metrics.upstream_duration.labels("cloud").observe(answer.latency_s)
+        self.metrics.cloud_cost.inc(answer.cost_usd)
+        self.metrics.cloud_tokens.labels("input").inc(answer.input_tokens)
+        self.metrics.cloud_tokens.labels("output").inc(answer.output_tokens)
+        network = self.policy.network
+        if answer.response_bytes >= self.settings.network.min_transfer_bytes:
+            network.observe_transfer(
+                "cloud", answer.response_bytes, max(answer.latency_s - answer.ttfb_s, 1e-6)
+            )
+        rtt = trace.network.cloud.rtt_s
+        network.observe_compute("cloud", max(answer.ttfb_s - rtt, 0.0))
+        self._budget_record("cloud", answer.cost_usd)
+        choice = (answer.response.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        cloud_check = check_tool_calls(
+            message.get("tool_calls"), schemas, self.validators, tool_choice=raw.get("tool_choice")
+        )
+        if not cloud_check.valid:
+            self.metrics.schema_invalid.labels("cloud").inc()
+        self._submit(raw, trace, kind, answer.response, cloud_check, answer)
+
+    def _submit(
+        self,
+        raw: dict[str, Any],
+        trace: RouteTrace,
+        kind: str,
+        response: dict[str, Any],
+        check: SchemaCheck,
+        answer: CloudAnswer,
+    ) -> None:
+        if self.sink is None:
+            return
+        record = build_record(
+            trace,
+            kind=kind,
+            request=raw,
+            cloud_response=response,
+            cloud_schema_valid=check.valid,
+            cost_usd=answer.cost_usd,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            price_per_token=(self.policy.prices().input, self.policy.prices().output),
+            models=(self.edge_model, self.cloud_model),
+        )
+        self.sink.submit(record)
+
+    def _relay(
+        self,
+        raw: dict[str, Any],
+        request: ChatCompletionRequest,
+        trace: RouteTrace,
+        schemas: dict[str, Any],
+        stream: CloudStream,
+        started: float,
+    ) -> ChatResult:
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            status = 200
+            try:
+                async for payload in stream.chunks:
+                    if payload == b"[DONE]" or (not include_usage and _usage_only(payload)):
+                        continue
+                    yield event(payload)
+                yield DONE
+            except UpstreamError as exc:
+                status = exc.status
+                self.metrics.upstream_errors.labels("cloud", exc.code or "error").inc()
+                yield error_event(exc.envelope())
+                yield DONE
+                return
+            finally:
+                trace.cloud_s = time.perf_counter() - started
+                self._finish(trace, status)
+            usage = stream.assembled.get("usage") or {}
+            answer = CloudAnswer(
+                response=stream.assembled,
+                latency_s=trace.cloud_s,
+                cost_usd=stream.cost_usd,
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+                ttfb_s=stream.ttfb_s,
+            )
+            self._after_cloud(raw, trace, schemas, answer, kind="routed")
+
+        return ChatResult(200, self._headers(trace) | SSE_HEADERS, stream=chunks(), media_type="text/event-stream")
+
+    # ---------------------------------------------------------------- shadow exploration
+    def _maybe_shadow(self, raw: dict[str, Any], trace: RouteTrace) -> None:
+        rate = self.settings.routing.shadow_rate
+        if rate <= 0 or trace.reason == "forced" or self.rng() >= rate:
+            return
+        if self._shadow_slots.locked() or self._budget_spent():
+            self.metrics.shadow_requests.labels("skipped").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._shadow(raw, trace))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _shadow(self, raw: dict[str, Any], trace: RouteTrace) -> None:
+        async with self._shadow_slots:
+            try:
+                answer = await self.cloud.complete(self.cloud_body(raw, stream=False))
+            except UpstreamError:
+                self.metrics.shadow_requests.labels("error").inc()
+                return
+            self.metrics.shadow_requests.labels("ok").inc()
+            trace.cloud_s = answer.latency_s
+            self._after_cloud(raw, trace, tool_schemas(raw.get("tools")), answer, kind="shadow")
+
+    def _budget_spent(self) -> bool:
+        if self.budget is None:
+            return False
+        state = self.budget.state()
+        share, target = state.get("cloud_share"), state.get("target_cloud_share")
+        if share is not None and target is not None and share >= target:
+            return True
+        spend, limit = state.get("spend_per_hour"), state.get("spend_per_hour_usd")
+        return spend is not None and limit is not None and spend >= limit
+
+    def _budget_record(self, route: str, cost: float) -> None:
+        if self.budget is not None:
+            self.budget.record(route, cost, time.time())
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait for background (shadow) calls at shutdown, then cancel what is left."""
+        if self._background:
+            _, pending = await asyncio.wait(set(self._background), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+
+    # ---------------------------------------------------------------- responses
+    def _headers(self, trace: RouteTrace) -> dict[str, str]:
+        return {
+            "x-netgpt-route": trace.route,
+            "x-netgpt-score": _fmt(trace.score),
+            "x-netgpt-threshold": _fmt(trace.threshold),
+            "x-netgpt-reason": trace.reason,
+            "x-request-id": trace.request_id,
+        }
+
+    def _respond(
+        self, request: ChatCompletionRequest, trace: RouteTrace, response: dict[str, Any]
+    ) -> ChatResult:
+        headers = self._headers(trace)
+        if request.stream:
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            events = completion_to_sse(response, include_usage=include_usage)
+            self._finish(trace, 200)
+            return ChatResult(200, headers | SSE_HEADERS, stream=_iterate(events), media_type="text/event-stream")
+        self._finish(trace, 200)
+        return ChatResult(200, headers, body=orjson.dumps(response))
+
+    def _fail(self, trace: RouteTrace, error: GatewayError, reason: str | None = None) -> ChatResult:
+        if reason is not None:
+            trace.reason = reason
+        status = error.status
+        if isinstance(error, UpstreamError) and exc_is_callers_fault(error):
+            status = getattr(error, "status_code", status)
+            body = getattr(error, "body", None) or error.envelope()
+        else:
+            body = error.envelope()
+        self._finish(trace, status)
+        return ChatResult(status, self._headers(trace), body=orjson.dumps(body))
+
+    def _finish(self, trace: RouteTrace, status: int) -> None:
+        elapsed = time.perf_counter() - trace.started
+        self.metrics.requests.labels(trace.route, trace.reason, str(status)).inc()
+        self.metrics.request_duration.labels(trace.route).observe(elapsed)
+        if self.settings.log_requests:
+            log.info(
+                "chat completion",
+                extra={
+                    "request_id": trace.request_id,
+                    "route": trace.route,
+                    "reason": trace.reason,
+                    "score": trace.score,
+                    "threshold": round(trace.threshold, 4),
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "edge_ms": None if trace.edge_s is None else round(trace.edge_s * 1000, 3),
+                    "cloud_ms": None if trace.cloud_s is None else round(trace.cloud_s * 1000, 3),
+                },
+            )
+
+
+def exc_is_callers_fault(exc: GatewayError) -> bool:
+    return bool(getattr(exc, "passthrough", False))
+
+
+async def _iterate(events: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in events:
+        yield chunk
