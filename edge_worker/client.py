@@ -1,0 +1,138 @@
+"""``EdgeClient``: the gateway's client of the edge model (a vLLM OpenAI-compatible server).
+
+It asks for one complete, non-streamed answer with token log-probabilities (the score needs the
+whole draft) over a single shared keep-alive pool, and maps every failure onto
+``gateway.errors`` (connect → ``UpstreamConnectError``, timeout → ``UpstreamTimeout``, HTTP error
+or a body that is not a chat.completion → ``UpstreamStatusError``). No retries: the edge is on
+the local network and the cloud is the fallback.
+
+    client = EdgeClient(settings)
+    draft = await client.draft({"messages": [...], "tools": [...]})
+    draft.token_logprobs  # [-0.05, -0.01, ...]
+    await client.aclose()
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from edge_worker.http import (
+    JSON_HEADERS,
+    connector,
+    parse_completion,
+    status_error,
+    transport_error,
+)
+from gateway.config import EdgeSettings, Settings
+from gateway.ports import EdgeDraft
+
+
+class EdgeClient:
+    """Implements ``gateway.ports.EdgeBackend``; build one per app, close it with ``aclose()``."""
+
+    def __init__(self, settings: Settings | EdgeSettings) -> None:
+        edge = settings.edge if isinstance(settings, Settings) else settings
+        self.base_url = str(edge.base_url).rstrip("/")
+        self.model = edge.model
+        self.top_logprobs = edge.top_logprobs
+        self._max_connections = edge.max_connections
+        self._secret = edge.api_key.get_secret_value() if edge.api_key else None
+        self._headers = dict(JSON_HEADERS)
+        if self._secret:
+            self._headers["authorization"] = f"Bearer {self._secret}"
+        self._timeout = aiohttp.ClientTimeout(
+            total=edge.timeout_s, sock_connect=edge.connect_timeout_s
+        )
+        self._ping_timeout = aiohttp.ClientTimeout(
+            total=edge.timeout_s, sock_connect=edge.connect_timeout_s
+        )
+        self._target = self.base_url.split("://", 1)[-1].split("/", 1)[0]
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"EdgeClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _client(self) -> aiohttp.ClientSession:
+        # built on first use, inside the running loop, then shared by every request
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=connector(self._max_connections),
+                headers=self._headers,
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+                auto_decompress=True,
+            )
+        return self._session
+
+    def request_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The body sent upstream: the caller's fields, our model, logprobs on, not streamed."""
+        out = dict(body)
+        out["model"] = self.model
+        out["logprobs"] = True
+        out["top_logprobs"] = self.top_logprobs
+        out["stream"] = False
+        out.pop("stream_options", None)
+        return out
+
+    async def draft(self, body: dict[str, Any]) -> EdgeDraft:
+        """One complete answer with log-probabilities; raises ``UpstreamError`` subclasses."""
+        data = orjson.dumps(self.request_body(body))
+        started = time.perf_counter()
+        try:
+            async with self._client().post(
+                self.base_url + "/chat/completions", data=data, timeout=self._timeout
+            ) as resp:
+                ttfb = time.perf_counter() - started
+                raw = await resp.read()
+                status = resp.status
+                headers = resp.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error("edge", exc, self._target)[0] from None
+        latency = time.perf_counter() - started
+        if status >= 300:
+            raise status_error("edge", status, raw, headers, self._secret)
+        response = parse_completion("edge", raw, self._secret)
+        return EdgeDraft(
+            response=response,
+            token_logprobs=token_logprobs(response),
+            latency_s=latency,
+            response_bytes=len(raw),
+            ttfb_s=ttfb,
+        )
+
+    async def ping(self) -> float:
+        """``GET /models``: seconds it took; raises ``UpstreamError`` when the edge is not up."""
+        started = time.perf_counter()
+        try:
+            async with self._client().get(
+                self.base_url + "/models", timeout=self._ping_timeout
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 300:
+                    raise status_error("edge", resp.status, raw, resp.headers, self._secret)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise transport_error("edge", exc, self._target)[0] from None
+        return time.perf_counter() - started
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def token_logprobs(response: dict[str, Any]) -> list[float]:
+    """``choices[0].logprobs.content[*].logprob``; [] when the upstream sent none."""
+    choices = response.get("choices") or [{}]
+    logprobs = choices[0].get("logprobs") if isinstance(choices[0], dict) else None
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return []
+    out = []
+    for item in content:
+        value = item.get("logprob") if isinstance(item, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(float(value))
+    return out
