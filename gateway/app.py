@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,7 +62,6 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
         title="NetGPT gateway",
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         docs_url="/docs",
         redoc_url=None,
     )

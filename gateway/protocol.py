@@ -7,6 +7,8 @@ the original JSON object, so nothing is lost or reformatted on the way.
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -140,12 +142,17 @@ class ChatCompletionRequest(OpenAIModel):
 _REQUEST = TypeAdapter(ChatCompletionRequest)
 
 
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|[A-Z]\w*|\w+\[.*\]|function-\w+\[.*)$")
+
+
 def _param(loc: tuple[int | str, ...]) -> str:
     # drop the discriminator tag pydantic inserts after messages[i] ("user", "tool", ...)
     if len(loc) > 2 and loc[0] == "messages" and isinstance(loc[1], int):
         loc = loc[:2] + loc[3:]
     out = ""
     for part in loc:
+        if isinstance(part, str) and _UNION_TAG.match(part):
+            continue  # a union member's type name ("str", "list[...]", "NamedToolChoice")
         if isinstance(part, int):
             out += f"[{part}]"
         else:

@@ -7,7 +7,8 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import ORJSONResponse, Response
+import orjson
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
@@ -42,7 +43,7 @@ async def _probe(name: str, ping: Any, timeout_s: float) -> tuple[str, dict[str,
 
 
 @router.get("/readyz", include_in_schema=False)
-async def readyz(request: Request) -> ORJSONResponse:
+async def readyz(request: Request) -> Response:
     """Readiness: the edge and the cloud answer (GET /models on each)."""
     state = request.app.state
     timeout = state.settings.network.probe_timeout_s
@@ -52,7 +53,11 @@ async def readyz(request: Request) -> ORJSONResponse:
         )
     )
     ready = all(item["ok"] for item in results.values())
-    return ORJSONResponse({"ready": ready, "upstreams": results}, status_code=200 if ready else 503)
+    return Response(
+        orjson.dumps({"ready": ready, "upstreams": results}),
+        status_code=200 if ready else 503,
+        media_type="application/json",
+    )
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -119,5 +124,6 @@ async def switch_edge_model(
     state = request.app.state
     previous = state.service.edge_model
     state.service.edge_model = body.model
+    state.edge.model = body.model
     refit = await state.refit_calibration() if body.refit_calibration else None
     return {"previous": previous, "model": body.model, "calibration": refit}
