@@ -59,7 +59,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn(cmd: list[str], cpu: int | None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: list[str], cpu: int | None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", str(cpu), *cmd]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -80,14 +82,18 @@ async def wait_ready(url: str, timeout_s: float = 30.0) -> None:
             await asyncio.sleep(0.1)
 
 
-async def load(url: str, body: bytes, n: int, concurrency: int, session: aiohttp.ClientSession) -> list[float]:
+async def load(
+    url: str, body: bytes, n: int, concurrency: int, session: aiohttp.ClientSession
+) -> list[float]:
     latencies: list[float] = []
     queue = iter(range(n))
 
     async def worker() -> None:
         for _ in queue:
             started = time.perf_counter()
-            async with session.post(url, data=body, headers={"content-type": "application/json"}) as resp:
+            async with session.post(
+                url, data=body, headers={"content-type": "application/json"}
+            ) as resp:
                 await resp.read()
                 if resp.status != 200:
                     raise RuntimeError(f"{url}: HTTP {resp.status}")
@@ -106,9 +112,36 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     edge_port, cloud_port, gw_port = free_port(), free_port(), free_port()
     py = sys.executable
     procs = [
-        spawn([py, "-m", "edge_worker.fakes", "--port", str(edge_port), "--name", "edge", "--model", "edge"], 1),
-        spawn([py, "-m", "edge_worker.fakes", "--port", str(cloud_port), "--name", "cloud",
-               "--model", "cloud", "--flavor", "openai"], 1),
+        spawn(
+            [
+                py,
+                "-m",
+                "edge_worker.fakes",
+                "--port",
+                str(edge_port),
+                "--name",
+                "edge",
+                "--model",
+                "edge",
+            ],
+            1,
+        ),
+        spawn(
+            [
+                py,
+                "-m",
+                "edge_worker.fakes",
+                "--port",
+                str(cloud_port),
+                "--name",
+                "cloud",
+                "--model",
+                "cloud",
+                "--flavor",
+                "openai",
+            ],
+            1,
+        ),
     ]
     env = dict(os.environ)
     env.update(
@@ -121,9 +154,28 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     env.pop("NETGPT_REDIS_URL", None)
     # what `netgpt serve` runs: uvicorn with uvloop and httptools on the app factory
-    procs.append(spawn([py, "-m", "uvicorn", "gateway.serve:app_factory", "--factory", "--port", str(gw_port),
-                        "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                        "--log-level", "warning"], 0, env))
+    procs.append(
+        spawn(
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "gateway.serve:app_factory",
+                "--factory",
+                "--port",
+                str(gw_port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            0,
+            env,
+        )
+    )
     try:
         await wait_ready(f"http://127.0.0.1:{edge_port}/health")
         await wait_ready(f"http://127.0.0.1:{cloud_port}/health")
@@ -140,8 +192,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             gateway: list[float] = []
             rounds = 10
             for _ in range(rounds):
-                direct += await load(direct_url, direct_body, args.requests // rounds, args.concurrency, session)
-                gateway += await load(gw_url, gw_body, args.requests // rounds, args.concurrency, session)
+                direct += await load(
+                    direct_url, direct_body, args.requests // rounds, args.concurrency, session
+                )
+                gateway += await load(
+                    gw_url, gw_body, args.requests // rounds, args.concurrency, session
+                )
     finally:
         for p in procs:
             p.terminate()
@@ -166,15 +222,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.overhead",
         description="Print the gateway's added latency (p50, p99) over calling the fake edge upstream directly.",
     )
-    parser.add_argument("--requests", type=int, default=4000, help="requests per target (default: %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: %(default)s)")
+    parser.add_argument(
+        "--requests", type=int, default=4000, help="requests per target (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="requests in flight (default: %(default)s)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     result = asyncio.run(measure(args))
     if args.json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
         return 0
-    print(f"{result['requests']} requests per target, concurrency {result['concurrency']} (edge path)")
+    print(
+        f"{result['requests']} requests per target, concurrency {result['concurrency']} (edge path)"
+    )
     print(f"{'':10}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'direct':10}{result['direct_p50_ms']:10.3f}{result['direct_p99_ms']:10.3f}")
     print(f"{'gateway':10}{result['gateway_p50_ms']:10.3f}{result['gateway_p99_ms']:10.3f}")
