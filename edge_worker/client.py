@@ -20,15 +20,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from edge_worker.http import (
+from gateway.config import EdgeSettings, Settings
+from gateway.ports import EdgeDraft
+from gateway.upstream_http import (
     JSON_HEADERS,
     connector,
     parse_completion,
     status_error,
     transport_error,
 )
-from gateway.config import EdgeSettings, Settings
-from gateway.ports import EdgeDraft
 
 
 class EdgeClient:

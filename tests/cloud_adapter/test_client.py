@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cloud_adapter.client import CloudClient
-from cloud_adapter.http import retry_after_s
 from cloud_adapter.pricing import cost_usd, flat_price
 from edge_worker.fakes import FakeUpstream
 from gateway.config import CloudSettings, Settings
@@ -24,6 +23,7 @@ from gateway.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from gateway.upstream_http import retry_after_s
 from tests.fakes.server import ServerThread, closed_port_url
 
 pytestmark = pytest.mark.integration

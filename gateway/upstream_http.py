@@ -1,8 +1,8 @@
 """aiohttp helpers for upstream clients: the connection pool, and aiohttp failures mapped onto
 the gateway's error tree (``gateway.errors``) with messages that are safe to show.
 
-Adapters don't import each other (ARCHITECTURE.md), so ``cloud_adapter/http.py`` holds the same
-helpers for the cloud side; keep the two in step.
+A leaf module like ``gateway.errors``: both upstream adapters (``edge_worker.client`` and
+``cloud_adapter.client``) import it, and adapters never import each other (ARCHITECTURE.md).
 """
 
 from __future__ import annotations
