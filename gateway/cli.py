@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "serve": "gateway.serve",
     "dataset": "gateway.dataset.cli",
+    "calibrate": "gateway.calibrate",
 }
 
 
