@@ -31,7 +31,7 @@ SECRET_MARK = "[REDACTED_SECRET]"
 # key-shaped strings: OpenAI/Anthropic style "sk-...", and bearer credentials
 SECRET_PATTERNS = (
     r"\bsk-[A-Za-z0-9_\-]{8,}",
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}",
+    r"\b(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{6,}",
 )
 MIN_SECRET_LEN = 4  # shorter literals would wipe ordinary words and cannot be real keys
 
@@ -40,17 +40,17 @@ class RedactionConfigError(ValueError):
     """A configured redaction pattern is not a valid regular expression."""
 
 
-def _compile(patterns: Iterable[str], what: str) -> re.Pattern[str] | None:
-    parts = []
+def _compile(patterns: Iterable[str], what: str) -> list[re.Pattern[str]]:
+    # one regex each, applied in turn: combining them would break patterns with global flags
+    compiled = []
     for pattern in patterns:
         try:
-            re.compile(pattern)
+            compiled.append(re.compile(pattern))
         except re.error as exc:
             raise RedactionConfigError(
                 f"{what}: {pattern!r} is not a valid regular expression ({exc}); fix or remove it"
             ) from None
-        parts.append(f"(?:{pattern})")
-    return re.compile("|".join(parts)) if parts else None
+    return compiled
 
 
 class Redactor:
@@ -74,12 +74,14 @@ class Redactor:
         return cls(settings.dataset.redact_patterns, secrets)
 
     def secrets(self, text: str) -> str:
-        return self._secret.sub(SECRET_MARK, text) if self._secret else text
+        for pattern in self._secret:
+            text = pattern.sub(SECRET_MARK, text)
+        return text
 
     def text(self, text: str) -> str:
         """Both passes on one string."""
-        if self._pii is not None:
-            text = self._pii.sub(PII_MARK, text)
+        for pattern in self._pii:
+            text = pattern.sub(PII_MARK, text)
         return self.secrets(text)
 
     def record(self, raw: dict[str, Any]) -> dict[str, Any]:
