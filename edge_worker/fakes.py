@@ -42,6 +42,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -329,6 +330,8 @@ class FakeUpstream:
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
         self.created = int(time.time())
+        # LoRA adapters loaded at runtime (vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): name -> path
+        self.adapters: dict[str, str] = {}
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -338,6 +341,8 @@ class FakeUpstream:
                 Route("/_fake/config", self._config, methods=["POST"]),
                 Route("/_fake/reset", self._reset, methods=["POST"]),
                 Route("/_fake/requests", self._requests, methods=["GET"]),
+                Route("/v1/load_lora_adapter", self._load_lora, methods=["POST"]),
+                Route("/v1/unload_lora_adapter", self._unload_lora, methods=["POST"]),
             ]
         )
 
@@ -382,7 +387,55 @@ class FakeUpstream:
                                 "owned_by": "vllm" if self.flavor == "vllm" else "system"}
         if self.flavor == "vllm":
             card.update(root=self.model, parent=None, max_model_len=32768, permission=[])
-        return _json({"object": "list", "data": [card]})
+        cards = [card]
+        for name, path in self.adapters.items():  # as vLLM lists LoRA adapters
+            cards.append({"id": name, "object": "model", "created": self.created, "owned_by": "vllm",
+                          "root": path, "parent": self.model, "max_model_len": None,
+                          "permission": []})
+        return _json({"object": "list", "data": cards})
+
+    async def _lora_body(self, request: Request) -> dict[str, Any] | Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return self._error(400, "the request body is not valid JSON")
+        if not isinstance(body, dict):
+            return self._error(400, "the request body must be a JSON object")
+        return body
+
+    async def _load_lora(self, request: Request) -> Response:
+        """vLLM's ``POST /v1/load_lora_adapter``: plain-text success, 400 on bad or duplicate names."""
+        if self.flavor != "vllm":
+            return self._error(404, "Not Found")
+        body = await self._lora_body(request)
+        if isinstance(body, Response):
+            return body
+        name, path = body.get("lora_name"), body.get("lora_path")
+        if not name or not path:
+            return self._error(400, "Both 'lora_name' and 'lora_path' must be provided.")
+        if name in self.adapters:
+            return self._error(400, f"The lora adapter '{name}' has already been loaded.")
+        if not (Path(str(path)) / "adapter_config.json").is_file():
+            return self._error(404, f"Loading lora {name} failed: No adapter found for {path}")
+        self.adapters[str(name)] = str(path)
+        return Response(f"Success: LoRA adapter '{name}' added successfully.".encode(),
+                        media_type="text/plain; charset=utf-8")
+
+    async def _unload_lora(self, request: Request) -> Response:
+        """vLLM's ``POST /v1/unload_lora_adapter``: 404 when the name is not loaded."""
+        if self.flavor != "vllm":
+            return self._error(404, "Not Found")
+        body = await self._lora_body(request)
+        if isinstance(body, Response):
+            return body
+        name = body.get("lora_name")
+        if not name:
+            return self._error(400, "'lora_name' needs to be provided to unload a LoRA adapter.")
+        if name not in self.adapters:
+            return self._error(404, f"The lora adapter '{name}' cannot be found.")
+        del self.adapters[name]
+        return Response(f"Success: LoRA adapter '{name}' removed successfully.".encode(),
+                        media_type="text/plain; charset=utf-8")
 
     async def _health(self, _request: Request) -> Response:
         return Response(b"", status_code=200)

@@ -1,0 +1,164 @@
+"""``netgpt edge ...``: operate the edge model server.
+
+``netgpt edge load-adapter DIR --name NAME`` loads a LoRA adapter written by ``netgpt train`` into
+the running vLLM (``POST {edge}/load_lora_adapter``; vLLM must run with ``--enable-lora`` and
+``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``), checks that vLLM lists it, then tells the gateway to
+send edge requests to it (``POST {gateway}/v1/router/edge-model``), which also refits the score
+calibration: the router and the edge model change together.
+
+Only argparse is imported at registration; the command uses the standard library's HTTP client
+(a one-off admin call needs no connection pool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edge = subparsers.add_parser(
+        "edge", help="operate the edge model server (load a trained LoRA adapter)",
+        description="Operate the edge model server (vLLM).",
+    )
+    sub = edge.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
+    load = sub.add_parser(
+        "load-adapter",
+        help="load a LoRA adapter into the running vLLM and switch the gateway to it",
+        description=(
+            "Load a LoRA adapter into the running vLLM (started with --enable-lora and "
+            "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True), then switch the gateway's edge model to "
+            "it and refit the score calibration."
+        ),
+    )
+    load.add_argument("adapter_dir", type=Path, metavar="DIR",
+                      help="adapter directory written by `netgpt train sft|rl|gapg --out DIR`")
+    load.add_argument("--name", required=True,
+                      help="model name to serve the adapter under (requests then use model=NAME)")
+    load.add_argument("--lora-path", default=None,
+                      help="the directory as the vLLM server sees it, when it differs "
+                           "(e.g. a container mount); default: DIR made absolute")
+    load.add_argument("--edge-base-url", default=None,
+                      help="vLLM's OpenAI base URL, ending in /v1 "
+                           "(default: NETGPT_EDGE_BASE_URL or http://127.0.0.1:8000/v1)")
+    load.add_argument("--gateway", default="http://127.0.0.1:8080",
+                      help="the gateway's base URL (default: %(default)s)")
+    load.add_argument("--gateway-key", default=None,
+                      help="a client key for the gateway (default: the first of NETGPT_API_KEYS)")
+    load.add_argument("--no-gateway", action="store_true",
+                      help="only load the adapter into vLLM; leave the gateway's edge model as is")
+    load.add_argument("--no-refit", action="store_true",
+                      help="switch the gateway without refitting the score calibration")
+    load.add_argument("--replace", action="store_true",
+                      help="unload an adapter already loaded under NAME first")
+    load.add_argument("--timeout", type=float, default=120.0,
+                      help="seconds to wait for each call (loading reads the adapter from disk)")
+    load.set_defaults(func=load_adapter)
+
+
+class CallFailed(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _call(method: str, url: str, body: Any, key: str | None, timeout: float) -> tuple[int, str]:
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise CallFailed(exc.code, _error_message(exc.read().decode("utf-8", "replace"))) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CallFailed(0, f"cannot reach {url}: {reason}") from None
+
+
+def _error_message(text: str) -> str:
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return text.strip()[:500]
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error or text)[:500]
+
+
+def _edge_settings(args: argparse.Namespace) -> tuple[str, str | None]:
+    from gateway.config import EdgeSettings
+
+    edge = EdgeSettings()
+    base = args.edge_base_url or str(edge.base_url)
+    key = edge.api_key.get_secret_value() if edge.api_key else None
+    return base.rstrip("/"), key
+
+
+def _gateway_key(args: argparse.Namespace) -> str | None:
+    if args.gateway_key:
+        return str(args.gateway_key)
+    keys = [k.strip() for k in os.environ.get("NETGPT_API_KEYS", "").split(",") if k.strip()]
+    return keys[0] if keys else None
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _fail(text: str) -> int:
+    sys.stderr.write(f"error: {text}\n")
+    return 1
+
+
+def load_adapter(args: argparse.Namespace) -> int:
+    adapter_dir: Path = args.adapter_dir
+    if not (adapter_dir / "adapter_config.json").is_file():
+        return _fail(f"{adapter_dir} holds no adapter_config.json: pass the --out directory of "
+                     "`netgpt train sft|rl|gapg`")
+    edge, edge_key = _edge_settings(args)
+    body = {"lora_name": args.name, "lora_path": args.lora_path or str(adapter_dir.resolve())}
+    try:
+        if args.replace:
+            try:
+                _call("POST", edge + "/unload_lora_adapter", {"lora_name": args.name}, edge_key,
+                      args.timeout)
+            except CallFailed as exc:
+                if exc.status != 404:  # 404: nothing to replace
+                    raise
+        _, text = _call("POST", edge + "/load_lora_adapter", body, edge_key, args.timeout)
+        _say(text.strip() or f"loaded {args.name}")
+        _, listing = _call("GET", edge + "/models", None, edge_key, args.timeout)
+    except CallFailed as exc:
+        hint = ""
+        if exc.status == 404 and "lora" not in str(exc).lower():
+            hint = (" (is vLLM running with --enable-lora and "
+                    "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True?)")
+        elif "already been loaded" in str(exc):
+            hint = " (pass --replace to reload it, or choose another --name)"
+        return _fail(f"vLLM refused the adapter: {exc}{hint}")
+    served = [m.get("id") for m in json.loads(listing).get("data", [])]
+    if args.name not in served:
+        return _fail(f"vLLM accepted the adapter but does not list '{args.name}' in /v1/models")
+    if args.no_gateway:
+        _say(f"the gateway was not switched; requests with model={args.name} reach the adapter")
+        return 0
+    switch = {"model": args.name, "refit_calibration": not args.no_refit}
+    url = args.gateway.rstrip("/") + "/v1/router/edge-model"
+    try:
+        _, text = _call("POST", url, switch, _gateway_key(args), args.timeout)
+    except CallFailed as exc:
+        return _fail(f"the adapter is loaded in vLLM but the gateway did not switch: {exc} "
+                     f"(re-run with --replace once the gateway at {args.gateway} is reachable)")
+    answer = json.loads(text)
+    _say(f"gateway edge model: {answer.get('previous')} -> {answer.get('model')}")
+    _say(f"calibration: {json.dumps(answer.get('calibration'))}")
+    return 0
