@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "serve": "gateway.serve",
     "dataset": "gateway.dataset.cli",
     "calibrate": "gateway.calibrate",
+    "train": "edge_worker.training.cli",
+    "edge": "edge_worker.cli",
 }
 
 
