@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
-
-import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -29,10 +26,15 @@ from gateway.api.errors import (
     http_error_handler,
     unexpected_error_handler,
 )
-from gateway.config import Settings
+from redis.asyncio import Redis
+
+from gateway.calibration_state import CalibrationHolder
+from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, RequestError
 from gateway.metrics import GatewayMetrics
-from gateway.policy import RoutingPolicy, StaticNetwork
+from gateway.policy import Prices, RoutingPolicy, StaticNetwork
+from gateway.ports import NetworkView
+from gateway.pricing_file import load_price_schedule
 from gateway.routing.state import LinkEstimate
 from gateway.service import ChatService
 
@@ -78,24 +80,63 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     return app
 
 
+def price_function(settings: Settings) -> Callable[[float], Prices]:
+    """USD per token at a unix time: the schedule file's, else the flat prices of the settings.
+
+    Raises ``ConfigError`` (naming the variable) when the schedule file is unusable."""
+    schedule = load_price_schedule(settings.cloud.price_schedule_file)
+    if schedule is None:
+        c = settings.cloud
+        flat = Prices(c.price_input_per_mtok / 1e6, c.price_output_per_mtok / 1e6)
+        return lambda _now: flat
+    model = settings.cloud.model
+    try:
+        schedule.price_at(model, time.time())
+    except KeyError:
+        raise ConfigError(
+            f"NETGPT_CLOUD_PRICE_SCHEDULE_FILE: no prices for the cloud model '{model}'"
+        ) from None
+    return lambda now: Prices(*schedule.price_at(model, now))
+
+
 async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     from cloud_adapter.client import CloudClient
     from edge_worker.client import EdgeClient
+    from gateway.budget_store import BudgetController
+    from gateway.dataset.writer import DatasetWriter
+    from gateway.network import NetworkMonitor
 
     state = app.state
+    state.tasks = []
     r = settings.routing
-    network = StaticNetwork(
-        LinkEstimate(r.static_rtt_s, r.static_bandwidth_bytes_per_s),
-    )
+    network: NetworkView
+    if settings.network.probes_enabled:
+        network = NetworkMonitor(settings, metrics)
+    else:
+        network = StaticNetwork(LinkEstimate(r.static_rtt_s, r.static_bandwidth_bytes_per_s))
+        metrics.network_rtt.labels("cloud").set(r.static_rtt_s)
+        metrics.network_bandwidth.labels("cloud").set(r.static_bandwidth_bytes_per_s)
     state.network = network
-    state.budget = None
-    state.dataset = None
-    state.calibration = None
-    state.calibration_info = {}
-    policy = RoutingPolicy(settings, network, calibrator=state.calibration)
+
+    state.redis = None
+    if settings.redis_url is not None:
+        state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    state.budget = BudgetController(settings, metrics, state.redis)
+    state.dataset = DatasetWriter(settings, metrics) if settings.dataset.enabled else None
+    state.calibration = CalibrationHolder(settings, metrics)
+    state.calibration.load()
+
+    prices = price_function(settings)
+    policy = RoutingPolicy(
+        settings,
+        network,
+        calibrator=state.calibration,
+        prices=prices,
+        multiplier=state.budget.multiplier,
+    )
     state.policy = policy
     state.edge = EdgeClient(settings)
-    state.cloud = CloudClient(settings)
+    state.cloud = CloudClient(settings, price=lambda now: (prices(now).input, prices(now).output))
     state.service = ChatService(
         settings,
         edge=state.edge,
@@ -105,20 +146,25 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         sink=state.dataset,
         budget=state.budget,
     )
-    state.calibration_meta = lambda: dict(state.calibration_info)
-
-    async def refit() -> dict[str, Any] | None:
-        return None
-
-    state.refit_calibration = refit
+    state.calibration_meta = state.calibration.meta
+    state.refit_calibration = lambda: state.calibration.refit(state.redis)
+    for component in (network, state.budget, state.dataset):
+        start = getattr(component, "start", None)
+        if component is not None and start is not None:
+            await start()
 
 
 async def _stop(app: FastAPI) -> None:
     state = app.state
     await state.service.drain()
+    for component in (state.network, state.budget):
+        stop = getattr(component, "stop", None)
+        if stop is not None:
+            await stop()
     for client in (state.edge, state.cloud):
         await client.aclose()
-
-
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
+    if state.dataset is not None:
+        # last: every record the service accepted goes to Redis or the spool
+        await state.dataset.stop()
+    if state.redis is not None:
+        await state.redis.aclose()

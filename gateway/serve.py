@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ["NETGPT_LOG_LEVEL"] = args.log_level
     try:
         settings = load_settings()
+        from gateway.app import price_function
+
+        price_function(settings)  # a bad price schedule file stops us here, not in a worker
     except ConfigError as exc:
         print(f"netgpt: invalid configuration: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -208,13 +208,15 @@ async def test_auth_required_when_keys_are_set(app_client_factory, make_settings
     assert (await gw.http.get("/healthz")).status_code == 200
 
 
-async def test_models_health_ready(gw, app_client_factory, make_settings):
+async def test_models_health_ready(gw, app_client_factory, make_settings, tmp_path):
     ids = [m["id"] for m in (await gw.http.get("/v1/models")).json()["data"]]
     assert ids == ["auto", "edge", "cloud", "edge-small", "cloud-large"]
     assert (await gw.http.get("/healthz")).json() == {"status": "ok"}
     ready = await gw.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["ready"] is True
-    down = await app_client_factory(make_settings(cloud={"base_url": closed_port_url() + "/v1"}))
+    down = await app_client_factory(
+        make_settings(cloud={"base_url": closed_port_url() + "/v1"}, data_dir=tmp_path / "other")
+    )
     ready = await down.http.get("/readyz")
     assert ready.status_code == 503 and ready.json()["upstreams"]["cloud"]["ok"] is False
 
