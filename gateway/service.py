@@ -281,7 +281,8 @@ class ChatService:
             )
         rtt = trace.network.cloud.rtt_s
         network.observe_compute("cloud", max(answer.ttfb_s - rtt, 0.0))
-        self._budget_record("cloud", answer.cost_usd)
+        # a shadow call costs money but answers no request: the budget counts it apart
+        self._budget_record("shadow" if kind == "shadow" else "cloud", answer.cost_usd)
         choice = (answer.response.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         cloud_check = check_tool_calls(
