@@ -87,6 +87,9 @@ class NetworkMonitor:
         self._tasks: list[asyncio.Task[None]] = []
         self._random = random.Random()
         self._last_error: dict[str, str | None] = dict.fromkeys(TARGETS)
+        # the RTT probe and the bandwidth download of one target never overlap: the download
+        # would fill the bottleneck queue and the RTT probe would measure that queue
+        self._locks = {name: asyncio.Lock() for name in TARGETS}
 
     # ---- NetworkView ---------------------------------------------------------------------------
 
@@ -154,14 +157,15 @@ class NetworkMonitor:
         prober = self._probers[target]
         timeout = self.settings.network.probe_timeout_s
         samples: list[float] = []
-        try:
-            samples.append(await tcp_connect_time(endpoint.host, endpoint.port, timeout))
-        except ProbeError as exc:
-            self._failed(target, exc)
-        try:
-            samples.append(await prober.best_round_trip(endpoint.url))
-        except ProbeError as exc:
-            self._failed(target, exc)
+        async with self._locks[target]:
+            try:
+                samples.append(await tcp_connect_time(endpoint.host, endpoint.port, timeout))
+            except ProbeError as exc:
+                self._failed(target, exc)
+            try:
+                samples.append(await prober.best_round_trip(endpoint.url))
+            except ProbeError as exc:
+                self._failed(target, exc)
         estimator = self.estimators[target]
         if samples:
             estimator.observe_rtt(max(samples), self.clock())
@@ -177,7 +181,8 @@ class NetworkMonitor:
         if url is None:
             return None
         try:
-            nbytes, transfer_s = await self._probers["cloud"].transfer(str(url))
+            async with self._locks["cloud"]:
+                nbytes, transfer_s = await self._probers["cloud"].transfer(str(url))
         except ProbeError as exc:
             self._failed("cloud", exc)
             return None
