@@ -60,12 +60,12 @@ class CalibrationHolder:
         import asyncio
 
         from gateway.calibrate import (
-            CalibrationError,
             fit_records,
             refit_from_redis,
             save_calibration,
             spool_records,
         )
+        from gateway.routing.calibration import CalibrationError
 
         try:
             if redis is not None:

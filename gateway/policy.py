@@ -43,10 +43,10 @@ class StaticNetwork:
     def snapshot(self) -> NetworkState:
         return self._state
 
-    def observe_transfer(self, target: str, nbytes: int, transfer_s: float) -> None:
+    def observe_transfer(self, target: str, nbytes: int, transfer_s: float) -> None:  # noqa: ARG002
         return None
 
-    def observe_compute(self, target: str, seconds: float) -> None:
+    def observe_compute(self, target: str, seconds: float) -> None:  # noqa: ARG002
         return None
 
 

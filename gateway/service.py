@@ -141,7 +141,7 @@ class ChatService:
             )
         trace.route, trace.reason = decision.route, decision.reason
         if decision.route == "edge":
-            result = self._answer_with_draft(raw, request, trace)
+            result = self._answer_with_draft(request, trace)
             self._maybe_shadow(raw, trace)
             return result
         usable = trace.draft is not None and not offload and bool(trace.draft_check and trace.draft_check.valid)
@@ -213,9 +213,7 @@ class ChatService:
         self.metrics.route_score.observe(trace.score)
         return offload
 
-    def _answer_with_draft(
-        self, raw: dict[str, Any], request: ChatCompletionRequest, trace: RouteTrace
-    ) -> ChatResult:
+    def _answer_with_draft(self, request: ChatCompletionRequest, trace: RouteTrace) -> ChatResult:
         assert trace.draft is not None
         response = trace.draft.response
         if not request.logprobs:
@@ -254,7 +252,7 @@ class ChatService:
             self.metrics.upstream_errors.labels("cloud", exc.code or "error").inc()
             if draft_usable and not exc_is_callers_fault(exc):
                 trace.route, trace.reason = "edge", "cloud_unavailable"
-                return self._answer_with_draft(raw, request, trace)
+                return self._answer_with_draft(request, trace)
             return self._fail(trace, exc if exc_is_callers_fault(exc) else both_failed(edge_error, exc))
         trace.cloud_s = time.perf_counter() - started
         self._after_cloud(raw, trace, schemas, answer, kind="routed")

@@ -118,7 +118,7 @@ def make_settings(
                 sections[name].update(overrides.pop(name))
         top: dict[str, Any] = {"data_dir": tmp_path / "var", "log_requests": True}
         top.update(overrides)
-        return Settings(**{k: v for k, v in sections.items()}, **top)
+        return Settings(**sections, **top)
 
     return make
 

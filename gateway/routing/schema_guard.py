@@ -102,7 +102,7 @@ def check_tool_calls(
     for call in calls:
         function = call.get("function") or {}
         name = function.get("name")
-        if name not in schemas:
+        if not isinstance(name, str) or name not in schemas:
             return SchemaCheck(False, WRONG_FUNCTION, f"'{name}' is not an offered tool")
         if named is not None and name != named:
             return SchemaCheck(False, CHOICE_VIOLATED, f"tool_choice names '{named}', draft called '{name}'")

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.conftest import CLOUD_KEY, CLIENT_KEY, chat_body
+from tests.conftest import CLIENT_KEY, CLOUD_KEY, chat_body
 from tests.fakes.server import closed_port_url
 
 pytestmark = pytest.mark.integration
