@@ -11,8 +11,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,8 +28,6 @@ from gateway.api.errors import (
     http_error_handler,
     unexpected_error_handler,
 )
-from redis.asyncio import Redis
-
 from gateway.calibration_state import CalibrationHolder
 from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, RequestError

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # command group -> module with register(subparsers). Add a line to add a command group.
 COMMANDS: dict[str, str] = {
     "serve": "gateway.serve",
+    "bench": "bench.cli",
     "dataset": "gateway.dataset.cli",
     "calibrate": "gateway.calibrate",
     "train": "edge_worker.training.cli",

@@ -8,7 +8,6 @@ the original JSON object, so nothing is lost or reformatted on the way.
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator

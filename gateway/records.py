@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.ports import CloudAnswer, EdgeDraft
+from gateway.ports import EdgeDraft
 from gateway.routing.schema_guard import SchemaCheck
 from gateway.routing.score import DraftFeatures
 from gateway.routing.state import NetworkState
