@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.routing.pricing import PriceSchedule
+
 # USD per million tokens (input, output), providers' list prices, August 2024
 LIST_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o-2024-08-06-FC": (2.50, 10.00),
@@ -41,13 +43,33 @@ RESPONSE_ENVELOPE_BYTES = 400  # chat.completion JSON around the tool calls
 BYTES_PER_OUTPUT_TOKEN = 4.0
 
 
-def price_factor(schedule: str, hour: float) -> float:
-    """Multiplier on the list price at this hour of day."""
-    if schedule == "flat":
-        return 1.0
-    if schedule == "peak_offpeak":
-        return 1.0 if PEAK_HOURS[0] <= hour % 24 < PEAK_HOURS[1] else OFFPEAK_FACTOR
-    raise ValueError(f"unknown price schedule {schedule!r}; use one of {SCHEDULES}")
+def price_schedule(model: str, kind: str) -> PriceSchedule:
+    """The gateway's own ``PriceSchedule`` for ``model``: off-peak base price, list price at peak."""
+    p_in, p_out = LIST_PRICES[model]
+    if kind == "flat":
+        return PriceSchedule.from_dict(
+            {"models": {model: {"input_per_mtok": p_in, "output_per_mtok": p_out}}}
+        )
+    if kind != "peak_offpeak":
+        raise ValueError(f"unknown price schedule {kind!r}; use one of {SCHEDULES}")
+    peak = {
+        "name": "peak",
+        "hours": [f"{PEAK_HOURS[0]:02.0f}:00", f"{PEAK_HOURS[1]:02.0f}:00"],
+        "input_per_mtok": p_in,
+        "output_per_mtok": p_out,
+    }
+    entry = {
+        "input_per_mtok": p_in * OFFPEAK_FACTOR,
+        "output_per_mtok": p_out * OFFPEAK_FACTOR,
+        "rules": [peak],
+    }
+    return PriceSchedule.from_dict({"models": {model: entry}})
+
+
+def price_factor(model: str, kind: str, hour: float) -> float:
+    """Price in force at ``hour`` (UTC) as a multiple of the list price."""
+    p_in, _ = price_schedule(model, kind).price_at(model, hour * 3600.0)
+    return p_in * 1e6 / LIST_PRICES[model][0]
 
 
 @dataclass(frozen=True, slots=True)

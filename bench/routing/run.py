@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.routing.budget import DualAscent
-from bench.routing.costs import LIST_PRICES, OFFPEAK_FACTOR
+from bench.routing.costs import LIST_PRICES, price_factor
 from bench.routing.data import check_data_dir, load_requests
 from bench.routing.simulate import (
     Metrics,
@@ -175,17 +175,20 @@ def run(opts: Options, progress: object | None = None) -> RunResult:
     with _timed(stages, "replay + route"):
         for family, family_traces in traces.items():
             for trace in family_traces:
-                for factor in (1.0, OFFPEAK_FACTOR):
+                # 13:00 and 03:00 UTC: peak and off-peak under the gateway's PriceSchedule
+                for hour in (13.0, 3.0):
+                    factor = price_factor(opts.cloud_model, "peak_offpeak", hour)
                     rp = make_replay(trace, ev, setup, factor, opts.auc, rng)
-                    ref = reference[family] if factor == 1.0 else None
+                    peak = hour == 13.0
+                    ref = reference[family] if peak else None
                     evaluated = _evaluate(rp, setup, opts, ref)
-                    targets = ["flat", "peak_offpeak"] if factor == 1.0 else ["peak_offpeak"]
+                    targets = ["flat", "peak_offpeak"] if peak else ["peak_offpeak"]
                     for schedule in targets:
                         bucket = results[schedule][family]
                         bucket.count += 1
                         for policy, param, metrics in evaluated:
                             bucket.add(policy, param, metrics)
-                    if factor == 1.0 and len([s for s in series if s.trace.family == family]) < 1:
+                    if peak and len([s for s in series if s.trace.family == family]) < 1:
                         est_rtt, est_bw, taus, routes = reference[family][-1]
                         ref_call = reference_call(setup, float(np.median(ev.request_bytes)), factor)
                         params = opts.params(setup.q_cloud, opts.reference_lambda)

@@ -5,7 +5,8 @@ variance binormal model whose AUC (how well it separates right from wrong answer
 schema-valid drafts) is a parameter: latent ``c ~ N(d·y, 1)`` with ``y`` the recorded correctness
 and ``d = √2·Φ⁻¹(AUC)``. ``sigmoid(c)`` stands for the draft's mean token probability and goes
 through the gateway's own ``gateway.routing.score.score`` (schema gate, then calibration), with an
-isotonic calibration fitted on the calibration split, as the gateway fits one on logged outcomes.
+isotonic calibration (``gateway.routing.calibration.fit_isotonic``) fitted on the calibration
+split, as the gateway fits one on logged outcomes.
 """
 
 from __future__ import annotations
@@ -33,27 +34,6 @@ def draw_confidence(
     latent = rng.standard_normal(len(correct)) + separation(auc) * correct
     result: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-latent))
     return result
-
-
-def fit_isotonic(x: NDArray[np.float64], y: NDArray[np.float64]) -> Callable[[float], float]:
-    """Pool-adjacent-violators fit of P(y=1 | x), non-decreasing, interpolated linearly."""
-    order = np.argsort(x)
-    xs, ys = x[order], y[order].astype(float)
-    blocks: list[list[float]] = []  # [sum_y, count, x_mean_sum]
-    for xi, yi in zip(xs, ys, strict=True):
-        blocks.append([yi, 1.0, xi])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            s, n, xm = blocks.pop()
-            blocks[-1][0] += s
-            blocks[-1][1] += n
-            blocks[-1][2] += xm
-    knots_x = np.array([b[2] / b[1] for b in blocks])
-    knots_y = np.array([b[0] / b[1] for b in blocks])
-
-    def calibrate(raw: float) -> float:
-        return float(np.interp(raw, knots_x, knots_y))
-
-    return calibrate
 
 
 def edge_scores(

@@ -18,9 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.routing.budget import DualAscent
-from bench.routing.signal import draw_confidence, edge_scores, fit_isotonic
+from bench.routing.signal import draw_confidence, edge_scores
 from bench.routing.traces import Trace, ewma_estimates
 from bench.routing.workload import Workload
+from gateway.routing.calibration import fit_isotonic
 from gateway.routing.decision import decide
 from gateway.routing.state import LinkEstimate
 from gateway.routing.threshold import (
@@ -85,7 +86,7 @@ def make_setup(
     rng = np.random.default_rng(seed)
     confidence = draw_confidence(cal.edge_correct, auc, rng)
     ok = cal.valid
-    calibrate = fit_isotonic(confidence[ok], cal.edge_correct[ok].astype(float))
+    calibrate = fit_isotonic(confidence[ok].tolist(), cal.edge_correct[ok].tolist())
     scores = edge_scores(cal.valid, confidence, cal.n_calls, calibrate)
     p_in, p_out = prices[0] / 1e6, prices[1] / 1e6
     exp_out = float(np.median(cal.output_tokens))

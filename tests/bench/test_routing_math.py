@@ -11,7 +11,8 @@ from bench.routing.analysis import (
     verdict,
 )
 from bench.routing.budget import DualAscent
-from bench.routing.signal import auc, draw_confidence, edge_scores, fit_isotonic
+from bench.routing.costs import price_factor
+from bench.routing.signal import auc, draw_confidence, edge_scores
 
 
 def test_simulated_confidence_has_the_requested_auc():
@@ -21,16 +22,6 @@ def test_simulated_confidence_has_the_requested_auc():
         assert auc(draw_confidence(labels, target, rng), labels) == pytest.approx(target, abs=0.015)
 
 
-def test_isotonic_calibration_is_monotone_and_tracks_frequencies():
-    rng = np.random.default_rng(2)
-    x = rng.random(5000)
-    y = (rng.random(5000) < x).astype(float)  # P(y=1 | x) = x
-    calibrate = fit_isotonic(x, y)
-    values = [calibrate(v) for v in np.linspace(0, 1, 50)]
-    assert all(b >= a for a, b in zip(values, values[1:], strict=False))
-    assert calibrate(0.5) == pytest.approx(0.5, abs=0.08)
-
-
 def test_schema_invalid_drafts_score_zero_through_the_gateway_score():
     scores = edge_scores(np.array([True, False]), np.array([0.9, 0.9]), np.array([1, 1]), None)
     assert scores[0] == pytest.approx(0.9) and scores[1] == 0.0
@@ -38,7 +29,7 @@ def test_schema_invalid_drafts_score_zero_through_the_gateway_score():
 
 def test_dual_ascent_holds_the_cloud_share_near_its_target():
     rng = np.random.default_rng(3)
-    controller = DualAscent(0.2, cost_ref_usd=0.001, step=0.5, every=20, window=100)
+    controller = DualAscent(0.2, cost_ref_usd=0.001, step=0.5, every=20)
     routes = []
     for _ in range(4000):
         tau = 0.9 - controller.mu * 0.001  # τ = q − μ·cost
@@ -77,3 +68,10 @@ def test_share_by_bins_reports_each_quantile_bin():
     routes = (values < 50).astype(float)
     bins = share_by_bins(values, routes, n_bins=2)
     assert [round(b[2], 2) for b in bins] == [1.0, 0.0]
+
+
+def test_peak_offpeak_schedule_halves_the_price_at_night():
+    model = "gpt-4o-2024-08-06-FC"
+    assert price_factor(model, "peak_offpeak", 13.0) == pytest.approx(1.0)
+    assert price_factor(model, "peak_offpeak", 3.0) == pytest.approx(0.5)
+    assert price_factor(model, "flat", 3.0) == pytest.approx(1.0)
