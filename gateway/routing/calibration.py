@@ -2,8 +2,8 @@
 
 Two monotone fits, pure Python (the serving path must not need numpy):
 
-- isotonic regression by pool-adjacent-violators, evaluated by linear interpolation between
-  the pooled blocks' centres (monotone and continuous, flat beyond the ends);
+- isotonic regression by pool-adjacent-violators: a step per pooled block, linear between
+  blocks (monotone and continuous, flat beyond the ends);
 - Platt scaling, ``p = 1 / (1 + exp(−(a·x + b)))`` with ``a ≥ 0`` so it never decreases.
 
 The label is :func:`calls_agree`: the edge draft made the same tool calls as the cloud (same
@@ -98,34 +98,36 @@ def _check(raw_scores: Sequence[float], labels: Sequence[bool | int | float]) ->
 
 
 def fit_isotonic(raw_scores: Sequence[float], labels: Sequence[bool | int | float]) -> Calibration:
-    """Pool-adjacent-violators on (score, label) sorted by score; ties are pooled first."""
+    """Pool-adjacent-violators over the distinct scores (equal scores form one group).
+
+    Each pooled block keeps its lowest and highest score as knots with the block's label rate,
+    so every training score maps exactly to its block's rate and scores between blocks are
+    interpolated linearly (as scikit-learn's IsotonicRegression does).
+    """
     _check(raw_scores, labels)
-    pairs = sorted(zip(raw_scores, labels, strict=True))
-    # blocks of [sum of x, sum of y, weight]; equal scores start in one block
-    blocks: list[list[float]] = []
-    for x, y in pairs:
-        if blocks and blocks[-1][0] / blocks[-1][2] == x:
-            blocks[-1][0] += x
-            blocks[-1][1] += float(y)
-            blocks[-1][2] += 1
+    groups: list[list[float]] = []  # [x, sum of labels, count] per distinct score
+    for x, y in sorted(zip(raw_scores, labels, strict=True)):
+        if groups and groups[-1][0] == x:
+            groups[-1][1] += float(y)
+            groups[-1][2] += 1
         else:
-            blocks.append([float(x), float(y), 1.0])
-        # pool while the new block's mean label falls below its predecessor's
-        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] >= blocks[-1][1] / blocks[-1][2]:
-            sx, sy, w = blocks.pop()
-            blocks[-1][0] += sx
-            blocks[-1][1] += sy
-            blocks[-1][2] += w
+            groups.append([float(x), float(y), 1.0])
+    blocks: list[list[float]] = []  # [lowest x, highest x, sum of labels, count]
+    for x, sy, w in groups:
+        blocks.append([x, x, sy, w])
+        # pool while the new block's rate does not exceed its predecessor's
+        while len(blocks) > 1 and blocks[-2][2] / blocks[-2][3] >= blocks[-1][2] / blocks[-1][3]:
+            _, hi, sy2, w2 = blocks.pop()
+            blocks[-1][1] = hi
+            blocks[-1][2] += sy2
+            blocks[-1][3] += w2
     xs: list[float] = []
     ys: list[float] = []
-    for sx, sy, w in blocks:
-        x, y = sx / w, _clip01(sy / w)
-        if xs and x <= xs[-1]:
-            # rounding can make two block centres equal; keep one knot, the higher rate
-            ys[-1] = max(ys[-1], y)
-            continue
-        xs.append(x)
-        ys.append(y)
+    for lo, hi, sy, w in blocks:
+        rate = _clip01(sy / w)
+        for x in (lo, hi) if hi > lo else (lo,):
+            xs.append(x)
+            ys.append(rate)
     return Calibration("isotonic", tuple(xs), tuple(ys))
 
 
