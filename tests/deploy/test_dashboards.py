@@ -55,24 +55,33 @@ def panel_queries(board: dict) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("board", "needs"),
     [
-        ("netgpt-gateway.json", {
-            "netgpt_requests_total",  # request rate by route, edge share, reasons
-            "netgpt_request_duration_seconds_bucket",  # latency quantiles by route
-            "netgpt_route_score_bucket",  # score distribution
-            "netgpt_fallback_threshold",
-            "netgpt_network_rtt_seconds",
-            "netgpt_network_bandwidth_bytes_per_second",
-            "netgpt_cloud_cost_usd_total",
-            "netgpt_budget_multiplier",
-            "netgpt_schema_invalid_total",
-            "netgpt_dataset_records_total",
-            "netgpt_dataset_spool_depth",
-            "netgpt_upstream_errors_total",
-        }),
-        ("netgpt-vllm.json", {
-            "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-            "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-        }),
+        (
+            "netgpt-gateway.json",
+            {
+                "netgpt_requests_total",  # request rate by route, edge share, reasons
+                "netgpt_request_duration_seconds_bucket",  # latency quantiles by route
+                "netgpt_route_score_bucket",  # score distribution
+                "netgpt_fallback_threshold",
+                "netgpt_network_rtt_seconds",
+                "netgpt_network_bandwidth_bytes_per_second",
+                "netgpt_cloud_cost_usd_total",
+                "netgpt_budget_multiplier",
+                "netgpt_schema_invalid_total",
+                "netgpt_dataset_records_total",
+                "netgpt_dataset_spool_depth",
+                "netgpt_upstream_errors_total",
+            },
+        ),
+        (
+            "netgpt-vllm.json",
+            {
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:kv_cache_usage_perc",
+                "vllm:prompt_tokens_total",
+                "vllm:generation_tokens_total",
+            },
+        ),
     ],
 )
 def test_the_dashboards_show_what_the_issue_asks_for(board, needs):

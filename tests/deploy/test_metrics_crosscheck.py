@@ -57,15 +57,21 @@ async def test_every_queried_metric_is_on_metrics_after_a_mixed_run(gw, edge_fak
     low = chat_body(x_fake={"edge": {"logprob": -4.0}})
     assert (await post("/v1/chat/completions", json=low)).headers["x-netgpt-route"] == "cloud"
     bad = chat_body(x_fake={"edge": {"mode": "wrong_type"}})
-    assert (await post("/v1/chat/completions", json=bad)).headers["x-netgpt-reason"] == "schema_invalid"
+    assert (await post("/v1/chat/completions", json=bad)).headers[
+        "x-netgpt-reason"
+    ] == "schema_invalid"
     failing_cloud = chat_body(model="cloud", x_fake={"cloud": {"mode": "error", "status": 503}})
     assert (await post("/v1/chat/completions", json=failing_cloud)).status_code >= 500
     resp = await gw.http.get("/metrics")
     assert resp.status_code == 200
     exported = exported_names(resp.text)
     # the run itself produced the series the routing panels are built on
-    for name in ("netgpt_requests_total", "netgpt_request_duration_seconds_bucket",
-                 "netgpt_route_score_bucket", "netgpt_upstream_errors_total"):
+    for name in (
+        "netgpt_requests_total",
+        "netgpt_request_duration_seconds_bucket",
+        "netgpt_route_score_bucket",
+        "netgpt_upstream_errors_total",
+    ):
         assert any(line.startswith(name + "{") for line in resp.text.splitlines()), name
     assert unexported(all_queries(), exported | external_names()) == []
 
