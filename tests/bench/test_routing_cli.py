@@ -89,5 +89,9 @@ def test_policies_bracket_each_other(dataset: Path, tmp_path: Path):
         assert all(b <= a + 1e-12 for a, b in zip(shares, shares[1:], strict=False))
         fixed = [m.cloud_share for _, m in c["fixed"]]  # τ grows → more fallbacks
         assert all(b >= a - 1e-12 for a, b in zip(fixed, fixed[1:], strict=False))
-    budget = dict(result.results["flat"]["norway_3g"].curves()["budget"])
-    assert budget[0.1].cloud_share < budget[0.3].cloud_share
+    curves = result.results["flat"]["norway_3g"].curves()
+    budget = dict(curves["budget"])
+    # μ ≥ 0 only lowers τ: a budget never sends more to the cloud than τ = q_c (λ = 0) does,
+    # and a tighter budget never more than a looser one (convergence: test_routing_math)
+    assert budget[0.1].cloud_share <= budget[0.3].cloud_share
+    assert budget[0.3].cloud_share <= dict(curves["dynamic"])[0.0].cloud_share + 1e-12
