@@ -8,6 +8,7 @@ more than all of that on the edge path.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import uuid
 
@@ -20,6 +21,7 @@ from gateway.errors import AuthError, BodyTooLarge, GatewayError, RequestError
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
 
+log = logging.getLogger("netgpt.content")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -75,6 +77,9 @@ async def chat_completions(request: Request) -> Response:
     except GatewayError as exc:
         state.metrics.requests.labels("none", "invalid_request", str(exc.status)).inc()
         return envelope_response(exc, rid)
+    if state.settings.log_content:
+        # opt-in only (NETGPT_LOG_CONTENT): message text may be personal data
+        log.info("request content", extra={"request_id": rid, "messages": raw.get("messages")})
     state.metrics.in_flight.inc()
     try:
         result = await service.handle(raw, parsed, RequestInfo(rid, len(body)))

@@ -256,3 +256,11 @@ async def test_no_key_in_logs(gw, caplog):
     assert "What is the weather" not in caplog.text, "message content is not logged by default"
     decisions = [r for r in caplog.records if r.name == "netgpt.request"]
     assert decisions and all(hasattr(r, "request_id") and hasattr(r, "route") for r in decisions)
+
+
+async def test_content_is_logged_only_when_asked(app_client_factory, make_settings, caplog, tmp_path):
+    caplog.set_level("INFO")
+    gw = await app_client_factory(make_settings(log_content=True))
+    await post(gw, chat_body())
+    lines = [r for r in caplog.records if r.name == "netgpt.content"]
+    assert lines and lines[0].messages[0]["content"] == "What is the weather in Oslo?"
