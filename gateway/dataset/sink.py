@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 # KEYS[1] = stream, KEYS[1+i] = marker of record i; ARGV[1] = maxlen, ARGV[2] = ttl,
 # ARGV[2+i] = record i. Returns the number of entries added.
@@ -72,7 +73,7 @@ class StreamSink:
         """Entries not yet delivered to ``group`` (Redis >= 7), or None without the group."""
         try:
             groups = await self.client.xinfo_groups(self.key)
-        except Exception:  # no stream yet: nothing to lag behind
+        except ResponseError:  # no stream yet: nothing to lag behind
             return None
         for info in groups:
             name = info.get("name")
