@@ -83,3 +83,30 @@ async def test_edge_model_switch_routes_to_the_new_name(gw, edge_fake):
     assert "weather-lora" in ids
     bad = await gw.http.post("/v1/router/edge-model", json={"model": ""})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "model"
+
+
+async def test_edge_model_switch_refits_calibration_on_fresh_records(
+    app_client_factory, make_settings
+):
+    """The coherent update: after the edge model changes, the router refits its calibration
+    from the logged pairs (shadow records give labels for confident drafts)."""
+    settings = make_settings(routing={"shadow_rate": 1.0, "shadow_max_concurrency": 8},
+                             calibration={"min_records": 20})
+    gw = await app_client_factory(settings)
+    for _ in range(12):  # confident, schema-valid drafts: answered by the edge, shadowed
+        assert (await gw.http.post("/v1/chat/completions", json=chat_body())).status_code == 200
+    for _ in range(12):  # unsure drafts the cloud disagrees with (it answers in text)
+        body = chat_body(x_fake={"edge": {"logprob": -4.0}, "cloud": {"mode": "text"}})
+        assert (await gw.http.post("/v1/chat/completions", json=body)).headers["x-netgpt-route"] == "cloud"
+    await wait_for(lambda: gw.sample("netgpt_shadow_requests_total", {"outcome": "ok"}) == 12)
+    await wait_for(lambda: gw.sample("netgpt_dataset_records_total", {"sink": "spool"}) == 24)
+
+    resp = await gw.http.post("/v1/router/edge-model", json={"model": "weather-lora-v2"})
+    calibration = resp.json()["calibration"]
+    assert calibration["refit"] is True and calibration["fitted"] is True
+    assert calibration["n"] == 24
+    holder = gw.app.state.calibration
+    assert holder(0.95) > 0.9 and holder(0.05) < 0.1, "confident drafts agreed, unsure ones did not"
+    state = (await gw.http.get("/v1/router/state")).json()
+    assert state["calibration"]["fitted"] is True and state["calibration"]["age_s"] < 60
+    assert settings.calibration_file.exists(), "the fit is saved and loaded at the next start"
