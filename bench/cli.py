@@ -12,6 +12,7 @@ import importlib
 # subcommand -> module with register(subparsers). Add a line to add a benchmark.
 SUBCOMMANDS: dict[str, str] = {
     "routing": "bench.routing.cli",
+    "load": "bench.load.cli",
 }
 
 

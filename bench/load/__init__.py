@@ -1,0 +1,1 @@
+"""Load benchmark: the gateway against LiteLLM and the upstream directly (``netgpt bench load``)."""

@@ -1,0 +1,172 @@
+"""Figures of a load run: medians over interleaved rounds, the derived overheads and ratios, the
+checks against the issue's targets, and the printed table.
+
+Pure functions of the measurements (no processes, no clock), so the tests can feed them numbers.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from bench.load.loadgen import FixedRate, Saturation
+
+DIRECT, DIRECT_CLOUD, LITELLM = "direct", "direct-cloud", "litellm"
+EDGE, FALLBACK = "gateway-edge", "gateway-fallback"
+LABELS = {
+    DIRECT: "upstream direct (nginx, edge answer)",
+    DIRECT_CLOUD: "upstream direct (nginx, cloud answer)",
+    LITELLM: "LiteLLM proxy, 1 worker",
+    EDGE: "gateway, edge path",
+    FALLBACK: "gateway, fallback path (edge invalid -> cloud)",
+}
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def summarize_saturation(rounds: Mapping[str, Sequence[Saturation]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, runs in rounds.items():
+        out[name] = {
+            "rps": median([r.rps for r in runs]),
+            "p50_ms": median([r.p50_ms for r in runs]),
+            "p99_ms": median([r.p99_ms for r in runs]),
+            "requests": sum(r.requests for r in runs),
+            "errors": sum(r.errors for r in runs),
+            "rounds": [asdict(r) for r in runs],
+        }
+    return out
+
+
+def summarize_rate(rounds: Mapping[str, Sequence[FixedRate]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, runs in rounds.items():
+        out[name] = {
+            "achieved_rps": median([r.achieved_rps for r in runs]),
+            "p50_ms": median([r.p50_ms for r in runs]),
+            "p90_ms": median([r.p90_ms for r in runs]),
+            "p99_ms": median([r.p99_ms for r in runs]),
+            "completed": sum(r.completed for r in runs),
+            "errors": sum(r.errors for r in runs),
+            "rounds": [asdict(r) for r in runs],
+        }
+    return out
+
+
+def derive(saturation: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Overheads over the direct call and ratios to LiteLLM."""
+    out: dict[str, Any] = {}
+    lite = saturation.get(LITELLM, {}).get("rps")
+    for name in (EDGE, FALLBACK):
+        if name in saturation and lite:
+            out[f"{name}_rps_over_litellm"] = saturation[name]["rps"] / lite
+    for rate, by_target in rates.items():
+        direct = by_target.get(DIRECT)
+        cloud = by_target.get(DIRECT_CLOUD)
+        row: dict[str, float] = {}
+        for name in (EDGE, LITELLM):
+            if direct and name in by_target:
+                row[f"{name}_added_p50_ms"] = by_target[name]["p50_ms"] - direct["p50_ms"]
+                row[f"{name}_added_p99_ms"] = by_target[name]["p99_ms"] - direct["p99_ms"]
+        if direct and cloud and FALLBACK in by_target:
+            both_p50 = direct["p50_ms"] + cloud["p50_ms"]
+            both_p99 = direct["p99_ms"] + cloud["p99_ms"]
+            row[f"{FALLBACK}_added_p50_ms"] = by_target[FALLBACK]["p50_ms"] - both_p50
+            row[f"{FALLBACK}_added_p99_ms"] = by_target[FALLBACK]["p99_ms"] - both_p99
+        if row:
+            out[f"at_{rate}"] = row
+    return out
+
+
+def checks(result: Mapping[str, Any], latency_rate: str) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and whether it is met."""
+    sat = result.get("saturation", {})
+    derived = result.get("derived", {})
+    at = derived.get(f"at_{latency_rate}", {})
+    rows: list[tuple[str, float | None, str, bool | None]] = []
+
+    def add(name: str, value: float | None, goal: str, ok: bool | None) -> None:
+        rows.append((name, value, goal, ok))
+
+    ratio = derived.get(f"{EDGE}_rps_over_litellm")
+    add("edge path RPS / LiteLLM RPS (one core)", ratio, ">= 20", None if ratio is None else ratio >= 20)
+    rps = sat.get(EDGE, {}).get("rps")
+    add("edge path saturated RPS (one core)", rps, ">= 3000 (aim)", None if rps is None else rps >= 3000)
+    p50 = at.get(f"{EDGE}_added_p50_ms")
+    add(f"edge added p50 at {latency_rate} req/s (ms)", p50, "<= 1", None if p50 is None else p50 <= 1)
+    p99 = at.get(f"{EDGE}_added_p99_ms")
+    add(f"edge added p99 at {latency_rate} req/s (ms)", p99, "<= 5", None if p99 is None else p99 <= 5)
+    fb = at.get(f"{FALLBACK}_added_p50_ms")
+    add(f"fallback p50 over both upstream calls at {latency_rate} req/s (ms)", fb, "<= 2", None if fb is None else fb <= 2)
+    workers = result.get("workers", {}).get("ratio")
+    add("2 workers / 1 worker RPS", workers, ">= 1.7", None if workers is None else workers >= 1.7)
+    soak = result.get("soak")
+    if soak:
+        add("soak errors", soak["errors"], "0", soak["errors"] == 0)
+        add("soak RSS growth (%)", soak["rss_growth_pct"], "< 5", soak["rss_growth_pct"] < 5)
+    return [{"check": n, "value": v, "goal": g, "ok": ok} for n, v, g, ok in rows]
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+def table(result: Mapping[str, Any]) -> str:
+    """The printed report: saturation, fixed rates, scaling, soak, targets."""
+    meta = result.get("meta", {})
+    lines = [
+        f"NetGPT load benchmark  body {meta.get('body_bytes')} B  upstream {meta.get('upstream')}  "
+        f"pinning {meta.get('pinning')}  load avg before {meta.get('loadavg_before')}",
+        "",
+        f"Saturation: wrk, {meta.get('connections')} connections, {meta.get('rounds')} interleaved rounds "
+        f"of {meta.get('saturation_s')} s (median)",
+        f"{'target':48}{'RPS':>10}{'x LiteLLM':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+    ]
+    sat = result.get("saturation", {})
+    lite = sat.get(LITELLM, {}).get("rps")
+    for name, row in sat.items():
+        ratio = row["rps"] / lite if lite else None
+        lines.append(
+            f"{LABELS.get(name, name):48}{row['rps']:10.0f}{_num(ratio, '.1f'):>11}"
+            f"{row['p50_ms']:9.2f}{row['p99_ms']:9.2f}{row['errors']:8d}"
+        )
+    for rate, by_target in result.get("fixed_rate", {}).items():
+        at = result.get("derived", {}).get(f"at_{rate}", {})
+        lines += [
+            "",
+            f"Fixed rate {rate} req/s: openloop (open loop, latency from the scheduled send), "
+            f"{meta.get('rounds')} rounds of {meta.get('rate_s')} s",
+            f"{'target':48}{'done/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'+p99 ms':>9}{'errors':>8}",
+        ]
+        for name, row in by_target.items():
+            lines.append(
+                f"{LABELS.get(name, name):48}{row['achieved_rps']:8.0f}{row['p50_ms']:9.3f}{row['p99_ms']:9.3f}"
+                f"{_num(at.get(f'{name}_added_p50_ms'), '.3f'):>9}{_num(at.get(f'{name}_added_p99_ms'), '.3f'):>9}"
+                f"{row['errors']:8d}"
+            )
+        lines.append("  (+ = over the direct edge call; fallback: over direct edge + direct cloud)")
+    workers = result.get("workers")
+    if workers:
+        lines += [
+            "",
+            "Workers (gateway edge path, wrk and nginx on the same 2 cores, unpinned):",
+            f"  1 worker {workers['1']:.0f} RPS, 2 workers {workers['2']:.0f} RPS, ratio {workers['ratio']:.2f}",
+        ]
+    soak = result.get("soak")
+    if soak:
+        lines += [
+            "",
+            f"Soak: {soak['seconds']:.0f} s at {soak['rate']:.0f} req/s on the edge path: "
+            f"{soak['completed']} done, {soak['errors']} errors, p50 {soak['p50_ms']:.2f} ms, "
+            f"p99 {soak['p99_ms']:.2f} ms, RSS {soak['rss_start_mb']:.1f} -> {soak['rss_end_mb']:.1f} MB "
+            f"({soak['rss_growth_pct']:+.1f}%)",
+        ]
+    lines += ["", f"{'target (issue)':62}{'value':>10}  {'goal':14}ok"]
+    for row in result.get("checks", []):
+        ok = {True: "yes", False: "NO", None: "-"}[row["ok"]]
+        lines.append(f"{row['check']:62}{_num(row['value']):>10}  {row['goal']:14}{ok}")
+    return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""One load run: start everything, measure the targets in interleaved rounds, write the result.
+
+Phases: saturation (wrk, fixed connections), fixed rates (openloop), worker scaling (1 vs 2
+gateway workers) and an optional soak. Within a phase every round visits every target in turn,
+so drift on the shared machine (other jobs, thermal) spreads over all of them alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.load import litellm, loadgen, procs, report, targets, upstream
+from bench.load.bodies import request_bytes
+from bench.load.report import DIRECT, DIRECT_CLOUD, EDGE, FALLBACK, LITELLM
+
+SERVER_CPU, OTHER_CPU = "0", "1"
+
+
+@dataclass
+class Options:
+    out: Path = Path("out/bench-load")
+    tools_dir: Path = Path.home() / ".cache" / "netgpt-bench"
+    upstream: str = "nginx"
+    connections: int = 16
+    rounds: int = 3
+    saturation_s: float = 10.0
+    rate_s: float = 10.0
+    warmup_s: float = 2.0
+    rates: list[float] = field(default_factory=lambda: [50.0, 1000.0])
+    latency_rate: float = 1000.0
+    litellm: bool = True
+    install: bool = True
+    workers: bool = True
+    soak_s: float = 0.0
+    soak_rate: float | None = None
+
+
+Step = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def _stack() -> Iterator[list[procs.Server]]:
+    started: list[procs.Server] = []
+    try:
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def _loadavg() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+def _set_affinity(server: procs.Server, cpus: set[int]) -> None:
+    for pid in server.pids():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
+
+
+def _trim_logs(rundir: Path, keep: int = 1 << 20) -> None:
+    """Request logs of a long run are big; keep the last MiB of each."""
+    for log in rundir.glob("*.log"):
+        if log.stat().st_size > 8 * keep:
+            with log.open("rb") as f:
+                f.seek(-keep, os.SEEK_END)
+                tail = f.read()
+            log.write_bytes(b"[... trimmed by the benchmark ...]\n" + tail)
+
+
+def measure(opts: Options, step: Step) -> dict[str, Any]:
+    rundir = (opts.out / "run").resolve()
+    shutil.rmtree(rundir, ignore_errors=True)
+    rundir.mkdir(parents=True)
+    pin = procs.can_pin()
+    server_cpu, other_cpu = (SERVER_CPU, OTHER_CPU) if pin else (None, None)
+    result: dict[str, Any] = {
+        "meta": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "pinning": "server CPU 0, upstream+load CPU 1" if pin else "none (no taskset or 1 CPU)",
+            "upstream": opts.upstream, "connections": opts.connections, "rounds": opts.rounds,
+            "saturation_s": opts.saturation_s, "rate_s": opts.rate_s, "warmup_s": opts.warmup_s,
+            "body_bytes": len(request_bytes()), "loadavg_before": _loadavg(),
+            "rate_generator": "openloop (bench/load/openloop.c, C, epoll, open loop)",
+            "saturation_generator": "wrk (Debian), 1 thread",
+        }
+    }
+    openloop = loadgen.build_openloop(opts.tools_dir)
+    with _stack() as started:
+        step("capturing the canned answers from the fake upstreams")
+        canned = upstream.capture(rundir)
+        step(f"starting the upstream ({opts.upstream}), redis and the gateways")
+        up = upstream.start_nginx(canned, rundir, other_cpu) if opts.upstream == "nginx" else upstream.start_fakes(rundir, other_cpu)
+        started.extend(up.servers)
+        redis, redis_port = targets.start_redis(rundir, other_cpu)
+        started.append(redis)
+        gw_edge, edge_port = targets.start_gateway(EDGE, up, "edge", rundir, cpus=server_cpu, redis_port=redis_port)
+        started.append(gw_edge)
+        gw_fb, fb_port = targets.start_gateway(FALLBACK, up, "invalid", rundir, cpus=server_cpu, redis_port=redis_port)
+        started.append(gw_fb)
+        chat = "/v1/chat/completions"
+        edge_body = upstream.edge_request()
+        tgts = {
+            DIRECT: targets.Target(DIRECT, *up.chat_path("edge"), edge_body),
+            DIRECT_CLOUD: targets.Target(DIRECT_CLOUD, *up.chat_path("cloud"), edge_body),
+            EDGE: targets.Target(EDGE, edge_port, chat, request_bytes(), gw_edge, "edge"),
+            FALLBACK: targets.Target(FALLBACK, fb_port, chat, request_bytes(), gw_fb, "cloud"),
+        }
+        if opts.litellm:
+            step("starting the LiteLLM proxy (installing it on first use)")
+            exe = litellm.ensure_installed(opts.tools_dir, install=opts.install)
+            lite, lite_port = litellm.start(exe, up.base_url("edge"), rundir, server_cpu)
+            started.append(lite)
+            tgts[LITELLM] = targets.Target(LITELLM, lite_port, chat, request_bytes(litellm.MODEL), lite)
+            result["meta"]["litellm"] = litellm.version(opts.tools_dir)
+        under_test = [t.server for t in tgts.values() if t.server is not None]
+        files: dict[str, tuple[Path, Path]] = {}
+        for t in tgts.values():
+            t.check()
+            body_file = rundir / f"body-{t.name}.json"
+            body_file.write_bytes(t.body)
+            script = rundir / f"wrk-{t.name}.lua"
+            script.write_text(loadgen.lua_script(t.body))
+            files[t.name] = (body_file, script)
+
+        def saturate(t: targets.Target, seconds: float, cpus: str | None = other_cpu) -> loadgen.Saturation:
+            with procs.only_running(under_test, t.server):
+                return loadgen.run_wrk(t.url, files[t.name][1], seconds, opts.connections, cpus)
+
+        def at_rate(t: targets.Target, rate: float) -> loadgen.FixedRate:
+            with procs.only_running(under_test, t.server):
+                return loadgen.run_openloop(
+                    openloop, t.port, t.path, files[t.name][0], rate, opts.rate_s, opts.connections,
+                    opts.warmup_s, other_cpu,
+                )
+
+        sat_names = [n for n in (DIRECT, LITELLM, EDGE, FALLBACK) if n in tgts]
+        for name in sat_names:
+            step(f"warming up {name}")
+            saturate(tgts[name], opts.warmup_s)
+        sat_rounds: dict[str, list[loadgen.Saturation]] = {n: [] for n in sat_names}
+        for r in range(opts.rounds):
+            for name in sat_names:
+                step(f"saturation round {r + 1}/{opts.rounds}: {name}")
+                sat_rounds[name].append(saturate(tgts[name], opts.saturation_s))
+        result["saturation"] = report.summarize_saturation(sat_rounds)
+
+        lite_rps = result["saturation"].get(LITELLM, {}).get("rps", 0.0)
+        result["fixed_rate"] = {}
+        for rate in opts.rates:
+            names = [DIRECT, DIRECT_CLOUD, EDGE, FALLBACK]
+            if LITELLM in tgts and rate <= 0.6 * lite_rps:
+                names.insert(2, LITELLM)
+            rate_rounds: dict[str, list[loadgen.FixedRate]] = {n: [] for n in names}
+            for r in range(opts.rounds):
+                for name in names:
+                    step(f"{rate:g} req/s round {r + 1}/{opts.rounds}: {name}")
+                    rate_rounds[name].append(at_rate(tgts[name], rate))
+            result["fixed_rate"][f"{rate:g}"] = report.summarize_rate(rate_rounds)
+
+        if opts.workers and (os.cpu_count() or 1) > 1:
+            step("starting a gateway with 2 workers")
+            gw2, port2 = targets.start_gateway("gateway-2-workers", up, "edge", rundir, cpus=None, workers=2, redis_port=redis_port)
+            started.append(gw2)
+            under_test.append(gw2)
+            two = targets.Target("gateway-2-workers", port2, chat, request_bytes(), gw2, "edge")
+            two.check()
+            files[two.name] = files[EDGE]
+            all_cpus = set(range(os.cpu_count() or 1))
+            _set_affinity(gw_edge, all_cpus)
+            per: dict[str, list[float]] = {"1": [], "2": []}
+            try:
+                saturate(two, opts.warmup_s, None)
+                for r in range(opts.rounds):
+                    step(f"workers round {r + 1}/{opts.rounds}")
+                    per["1"].append(saturate(tgts[EDGE], opts.saturation_s, None).rps)
+                    per["2"].append(saturate(two, opts.saturation_s, None).rps)
+            finally:
+                if pin:
+                    _set_affinity(gw_edge, {int(SERVER_CPU)})
+                gw2.stop()
+                under_test.remove(gw2)
+            one, both = report.median(per["1"]), report.median(per["2"])
+            result["workers"] = {"1": one, "2": both, "ratio": both / one if one else float("nan"), "rounds": per}
+
+        if opts.soak_s > 0:
+            rate = opts.soak_rate or round(result["saturation"][EDGE]["rps"] / 2)
+            step(f"soak: {opts.soak_s:.0f} s at {rate:g} req/s on the edge path")
+            result["soak"] = soak(tgts[EDGE], files[EDGE][0], openloop, rate, opts, under_test, other_cpu)
+
+    result["meta"]["loadavg_after"] = _loadavg()
+    result["derived"] = report.derive(result["saturation"], result["fixed_rate"])
+    result["checks"] = report.checks(result, f"{opts.latency_rate:g}")
+    _trim_logs(rundir)
+    return result
+
+
+def soak(
+    t: targets.Target, body_file: Path, openloop: Path, rate: float, opts: Options,
+    under_test: list[procs.Server], cpus: str | None,
+) -> dict[str, Any]:
+    """openloop at ``rate`` for ``soak_s``; the gateway's RSS sampled every 5 s."""
+    assert t.server is not None
+    cmd = procs.pinned(
+        [str(openloop), "127.0.0.1", str(t.port), t.path, str(body_file), f"{rate:g}",
+         f"{opts.soak_s:g}", str(opts.connections), "0"],
+        cpus,
+    )
+    samples: list[tuple[float, int]] = []
+    started = time.monotonic()
+    with procs.only_running(under_test, t.server):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while proc.poll() is None:
+            samples.append((time.monotonic() - started, t.server.rss_bytes()))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"openloop failed ({proc.returncode}): {err.strip()[-300:]}")
+    run = loadgen.FixedRate.from_openloop(orjson.loads(out))
+    # growth from the first minute's end (allocators and caches settle) to the last sample
+    settled = [rss for at, rss in samples if at >= min(60.0, opts.soak_s / 10)] or [s[1] for s in samples]
+    start_rss, end_rss = settled[0], samples[-1][1]
+    return {
+        "seconds": opts.soak_s, "rate": rate, "completed": run.completed, "errors": run.errors,
+        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms,
+        "rss_start_mb": start_rss / 2**20, "rss_end_mb": end_rss / 2**20,
+        "rss_growth_pct": 100.0 * (end_rss - start_rss) / start_rss if start_rss else float("nan"),
+        "rss_samples": [(round(at, 1), rss) for at, rss in samples],
+    }
