@@ -238,7 +238,10 @@ class BudgetController:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            await self.sync()
+            try:
+                await self.sync()
+            except Exception:  # a bug here must not freeze μ for the process's lifetime
+                log.exception("budget: sync failed; retrying")
 
     async def sync(self) -> None:
         """Flush buffered counts to Redis, read the shared window and μ back, and take a dual
@@ -314,7 +317,7 @@ class BudgetController:
             "cloud_share": totals.cloud_share,
             "spend_per_hour": totals.spend_per_hour,
             "target_cloud_share": self.target_share,
-            "target_spend_per_hour": self.target_spend,
+            "spend_per_hour_usd": self.target_spend,  # the spend target (NETGPT_BUDGET_SPEND_PER_HOUR_USD)
             "window_s": self.window_s,
             "requests": totals.requests,
             "cloud_requests": totals.cloud,

@@ -81,7 +81,9 @@ def test_spend_per_hour_target_raises_mu() -> None:
     controller = BudgetController(_settings(spend_per_hour_usd=1.0), clock=clock)
     _feed(controller, clock, 400, 0.6)
     assert controller.multiplier() > 0
-    assert controller.state()["spend_per_hour"] == pytest.approx(8.64, rel=0.2)
+    state = controller.state()
+    assert state["spend_per_hour"] == pytest.approx(8.64, rel=0.2)
+    assert state["spend_per_hour_usd"] == 1.0
     assert controller.exhausted()
 
 

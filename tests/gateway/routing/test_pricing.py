@@ -97,3 +97,50 @@ def test_price_is_always_one_of_the_configured_prices(when: float) -> None:
     price_in, price_out = schedule.price_at("m", when)
     assert round(price_in * 1e6, 9) in {1.0, 2.0, 0.5}
     assert price_out == pytest.approx(price_in * 4)
+
+
+# ---- the file loader ---------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from gateway.config import ConfigError  # noqa: E402
+from gateway.pricing_file import load_price_schedule  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "prices.example.toml"
+
+
+def test_example_file_has_published_base_prices() -> None:
+    schedule = load_price_schedule(EXAMPLE)
+    assert schedule is not None
+    saturday_noon = calendar.timegm((2026, 11, 28, 11, 0, 0))  # 12:00 at UTC+1: no rule
+    assert schedule.price_at("gpt-4o", saturday_noon) == pytest.approx((2.5e-6, 10e-6))
+    assert schedule.price_at("gpt-4o-mini", saturday_noon) == pytest.approx((0.15e-6, 0.6e-6))
+    monday_ten = calendar.timegm((2026, 11, 23, 9, 0, 0))
+    assert schedule.point_at("gpt-4o", monday_ten).rule == "weekday-peak"
+
+
+def test_yaml_file_and_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yaml"
+    path.write_text("models:\n  m:\n    input_per_mtok: 1\n    output_per_mtok: 2\n")
+    schedule = load_price_schedule(path)
+    assert schedule is not None and schedule.price_at("m", 0.0) == pytest.approx((1e-6, 2e-6))
+    assert load_price_schedule(None) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("p.toml", "models = [", "not valid TOML"),
+        ("p.json", "{}", "must end in"),
+        ("p.yaml", "- 1\n- 2\n", "top level"),
+        ("p.toml", "[models.m]\ninput_per_mtok = 1\n", "output_per_mtok"),
+    ],
+)
+def test_file_errors_name_the_variable(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_price_schedule(path)
+    assert "NETGPT_CLOUD_PRICE_SCHEDULE_FILE" in str(info.value)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_price_schedule(tmp_path / "missing.toml")
