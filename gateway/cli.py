@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "calibrate": "gateway.calibrate",
     "train": "edge_worker.training.cli",
     "edge": "edge_worker.cli",
+    "demo": "bench.demo.cli",
 }
 
 
