@@ -263,7 +263,9 @@ class BudgetController:
         except (RedisError, OSError) as exc:
             self._keep(buffer, oldest)
             if self._redis_ok:
-                log.warning("budget: Redis unreachable (%s); keeping the last mu", type(exc).__name__)
+                log.warning(
+                    "budget: Redis unreachable (%s); keeping the last mu", type(exc).__name__
+                )
             self._redis_ok = False
             return
         if not self._redis_ok:

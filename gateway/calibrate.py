@@ -190,7 +190,9 @@ def load_calibration(path: Path) -> tuple[Calibration | None, dict[str, Any]]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning(
             "calibration file %s unreadable (%s); routing on raw scores until "
-            "`netgpt calibrate` writes a new one", path, exc,
+            "`netgpt calibrate` writes a new one",
+            path,
+            exc,
         )
         return None, {**meta, "error": f"{type(exc).__name__}: {exc}"}
     meta.update({k: v for k, v in data.items() if k != "calibration"}, loaded=True)
@@ -240,23 +242,31 @@ def register(subparsers: Any) -> None:
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
-        "--from-redis", action="store_true",
+        "--from-redis",
+        action="store_true",
         help="read the Redis stream NETGPT_DATASET_STREAM_KEY (default when NETGPT_REDIS_URL is set)",
     )
     source.add_argument(
-        "--from-spool", action="store_true",
+        "--from-spool",
+        action="store_true",
         help="read the local spool NETGPT_DATA_DIR/dataset/spool.jsonl (default without Redis)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="where to write the fit (default NETGPT_CALIBRATION_FILE or DATA_DIR/calibration.json)",
     )
     parser.add_argument(
-        "--method", choices=["isotonic", "platt"], default=None,
+        "--method",
+        choices=["isotonic", "platt"],
+        default=None,
         help="isotonic regression or Platt scaling (default NETGPT_CALIBRATION_METHOD, isotonic)",
     )
     parser.add_argument(
-        "--min-records", type=int, default=None,
+        "--min-records",
+        type=int,
+        default=None,
         help="refuse to fit on fewer usable records (default NETGPT_CALIBRATION_MIN_RECORDS, 50)",
     )
     parser.add_argument("--redis-url", default=None, help="overrides NETGPT_REDIS_URL")
@@ -280,7 +290,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     cal = settings.calibration.model_copy(
         update={
             k: v
-            for k, v in (("method", args.method), ("min_records", args.min_records), ("file", args.out))
+            for k, v in (
+                ("method", args.method),
+                ("min_records", args.min_records),
+                ("file", args.out),
+            )
             if v is not None
         }
     )
@@ -297,9 +311,7 @@ async def _read_redis(settings: Settings, progress: bool) -> list[dict[str, Any]
         total = await redis.xlen(key)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"reading {key}", total=total)
-            return [
-                r async for r in redis_records(redis, key, tick=lambda n: bar.advance(task, n))
-            ]
+            return [r async for r in redis_records(redis, key, tick=lambda n: bar.advance(task, n))]
     finally:
         await redis.aclose()
 
@@ -314,7 +326,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if use_redis:
             if settings.redis_url is None:
-                return _err("no Redis configured: set NETGPT_REDIS_URL or --redis-url, or use --from-spool")
+                return _err(
+                    "no Redis configured: set NETGPT_REDIS_URL or --redis-url, or use --from-spool"
+                )
             source = f"redis stream {settings.dataset.stream_key}"
             records: Iterable[dict[str, Any]] = asyncio.run(_read_redis(settings, progress))
         else:
@@ -323,7 +337,9 @@ def run(args: argparse.Namespace) -> int:
         calibration, meta = fit_records(records, settings, source=source)
         save_calibration(settings.calibration_file, calibration, meta)
     except (RedisError, OSError) as exc:
-        return _err(f"cannot read records ({type(exc).__name__}: {exc}); check NETGPT_REDIS_URL / the data dir")
+        return _err(
+            f"cannot read records ({type(exc).__name__}: {exc}); check NETGPT_REDIS_URL / the data dir"
+        )
     except CalibrationError as exc:
         return _err(str(exc))
     sys.stdout.write(

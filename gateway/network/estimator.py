@@ -19,7 +19,9 @@ class Ewma:
         self.value: float | None = None
 
     def update(self, sample: float) -> float:
-        self.value = sample if self.value is None else self.value + self.alpha * (sample - self.value)
+        self.value = (
+            sample if self.value is None else self.value + self.alpha * (sample - self.value)
+        )
         return self.value
 
 
@@ -121,6 +123,8 @@ class LinkEstimator:
             "rtt_samples": self.rtt.samples,
             "bandwidth_samples": self.bandwidth.samples,
             "bandwidth_measured": self.bandwidth.fresh(now, self.bandwidth_stale_after_s),
-            "bandwidth_age_s": None if self.bandwidth.at is None else max(now - self.bandwidth.at, 0.0),
+            "bandwidth_age_s": None
+            if self.bandwidth.at is None
+            else max(now - self.bandwidth.at, 0.0),
             "probe_failures": self.failures,
         }

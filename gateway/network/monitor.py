@@ -67,12 +67,18 @@ class NetworkMonitor:
         self.metrics = metrics
         self.clock = clock
         self.endpoints = {
-            "cloud": Endpoint.from_url(_probe_url(settings.cloud.base_url, settings.cloud.probe_url)),
+            "cloud": Endpoint.from_url(
+                _probe_url(settings.cloud.base_url, settings.cloud.probe_url)
+            ),
             "edge": Endpoint.from_url(_probe_url(settings.edge.base_url, settings.edge.probe_url)),
         }
         fallbacks = Fallbacks(r.stale_rtt_s, r.stale_bandwidth_bytes_per_s)
         # bandwidth samples are rarer than RTT probes: allow two active-probe periods
-        bw_age = max(n.stale_after_s, 2 * n.bandwidth_probe_interval_s) if n.bandwidth_probe_url else n.stale_after_s
+        bw_age = (
+            max(n.stale_after_s, 2 * n.bandwidth_probe_interval_s)
+            if n.bandwidth_probe_url
+            else n.stale_after_s
+        )
         self.estimators = {
             name: LinkEstimator(
                 fast_alpha=n.ewma_fast_alpha,
@@ -104,7 +110,11 @@ class NetworkMonitor:
         below ``min_transfer_bytes`` are ignored: they fit in the first packets and would
         measure latency, not bandwidth."""
         estimator = self.estimators.get(target)
-        if estimator is None or nbytes < self.settings.network.min_transfer_bytes or transfer_s <= 0:
+        if (
+            estimator is None
+            or nbytes < self.settings.network.min_transfer_bytes
+            or transfer_s <= 0
+        ):
             return
         estimator.observe_bandwidth(nbytes / transfer_s, self.clock())
         self._export(target, estimator.estimate(self.clock()))
@@ -189,7 +199,9 @@ class NetworkMonitor:
         if nbytes < self.settings.network.min_transfer_bytes or transfer_s <= 0:
             log.warning(
                 "bandwidth probe %s returned %d bytes, too few to measure; serve a body of "
-                "about a second's worth of transfer", safe_url(str(url)), nbytes,
+                "about a second's worth of transfer",
+                safe_url(str(url)),
+                nbytes,
             )
             return None
         self.observe_transfer("cloud", nbytes, transfer_s)

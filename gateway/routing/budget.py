@@ -149,6 +149,8 @@ class ShareWindow:
     def totals(self, now: float) -> WindowTotals:
         self._expire(now)
         # at least one bucket of span, so the first seconds don't extrapolate to a huge rate
-        span = 0.0 if self._first is None else min(self.window_s, max(now - self._first, self.width))
+        span = (
+            0.0 if self._first is None else min(self.window_s, max(now - self._first, self.width))
+        )
         # float drift from subtracting expired spend can leave -1e-18
         return WindowTotals(self._requests, self._cloud, max(self._usd, 0.0), span)

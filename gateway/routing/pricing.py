@@ -169,7 +169,7 @@ class PriceSchedule:
         found = self.models.get(model) or self.models.get("*")
         if found is None:
             raise UnknownModel(
-                f"no price for model {model!r} in the schedule; add [models.\"{model}\"] or a "
+                f'no price for model {model!r} in the schedule; add [models."{model}"] or a '
                 '[models."*"] fallback'
             )
         return found

@@ -29,8 +29,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _settings(**budget) -> Settings:
-    return Settings(budget={"update_every": 20, "window_s": 300.0, "step_size": 0.5,
-                            "multiplier_max": 1e6, **budget})
+    return Settings(
+        budget={
+            "update_every": 20,
+            "window_s": 300.0,
+            "step_size": 0.5,
+            "multiplier_max": 1e6,
+            **budget,
+        }
+    )
 
 
 class Clock:
@@ -41,7 +48,9 @@ class Clock:
         return self.t
 
 
-def _feed(controller: BudgetController, clock: Clock, n: int, cloud_share: float, seed: int = 0) -> None:
+def _feed(
+    controller: BudgetController, clock: Clock, n: int, cloud_share: float, seed: int = 0
+) -> None:
     rng = random.Random(seed)
     for _ in range(n):
         clock.t += 0.05
@@ -70,7 +79,9 @@ def test_local_mu_rises_over_target_and_falls_back_under_it() -> None:
     assert high > 0
     assert controller.exhausted()
     assert metrics.registry.get_sample_value("netgpt_budget_multiplier") == high
-    assert metrics.registry.get_sample_value("netgpt_budget_cloud_share") == pytest.approx(0.6, abs=0.1)
+    assert metrics.registry.get_sample_value("netgpt_budget_cloud_share") == pytest.approx(
+        0.6, abs=0.1
+    )
     _feed(controller, clock, 200, 0.0, seed=1)
     assert controller.multiplier() < high
 
@@ -103,8 +114,9 @@ def test_controller_drives_policy_to_rho_at_simulation_speed() -> None:
     clock = Clock()
     settings = _settings(target_cloud_share=0.2)
     controller = BudgetController(settings, clock=clock)
-    policy = RoutingPolicy(settings, StaticNetwork(LinkEstimate(0.05, 12.5e6)),
-                           multiplier=controller.multiplier)
+    policy = RoutingPolicy(
+        settings, StaticNetwork(LinkEstimate(0.05, 12.5e6)), multiplier=controller.multiplier
+    )
     rng = random.Random(11)
     tau0 = policy.threshold_for(2000, now=0.0).tau
     routes = []
@@ -112,14 +124,17 @@ def test_controller_drives_policy_to_rho_at_simulation_speed() -> None:
         clock.t += rng.expovariate(10.0)
         nbytes = rng.randint(1000, 3000)
         s = rng.uniform(0, tau0) if rng.random() < 0.5 else rng.uniform(tau0, 1.0)
-        route = decide(score=s, tau=policy.threshold_for(nbytes, now=clock.t).tau,
-                       schema_valid=True).route
+        route = decide(
+            score=s, tau=policy.threshold_for(nbytes, now=clock.t).tau, schema_valid=True
+        ).route
         cost = policy.cost_usd(nbytes // 4, 150, now=clock.t) if route == "cloud" else 0.0
         controller.record(route, cost, clock.t)
         routes.append(route == "cloud")
     share = sum(routes) / len(routes)
-    print(f"cloud share over 2000 = {share:.3f}, last 1000 = {sum(routes[1000:]) / 1000:.3f}, "
-          f"mu = {controller.multiplier():.0f}")
+    print(
+        f"cloud share over 2000 = {share:.3f}, last 1000 = {sum(routes[1000:]) / 1000:.3f}, "
+        f"mu = {controller.multiplier():.0f}"
+    )
     assert abs(share - 0.2) <= 0.03
     assert abs(sum(routes[1000:]) / 1000 - 0.2) <= 0.03
 
@@ -173,7 +188,8 @@ async def test_redis_outage_keeps_mu_and_buffers_counts() -> None:
     port = sock.getsockname()[1]
     sock.close()
     settings = _settings(target_cloud_share=0.2).model_copy(
-        update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+        update={"redis_url": f"redis://127.0.0.1:{port}/0"}
+    )
     controller = BudgetController(settings, key_prefix="test:budget:outage")
     # as if start() had connected before the outage
     controller._redis = Redis.from_url(settings.redis_url, socket_connect_timeout=0.2)
@@ -216,8 +232,14 @@ _REPLICA = textwrap.dedent("""
 def test_two_gateway_processes_hold_the_same_mu(redis_prefix: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", _REPLICA, REDIS_URL, redis_prefix, str(seed)],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        subprocess.Popen(
+            [sys.executable, "-c", _REPLICA, REDIS_URL, redis_prefix, str(seed)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         for seed in (1, 2)
     ]
     try:

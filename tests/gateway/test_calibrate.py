@@ -23,8 +23,11 @@ REDIS_URL = os.environ.get("NETGPT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _call(city: str) -> dict:
-    return {"id": "call_1", "type": "function",
-            "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+    return {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
+    }
 
 
 def _record(i: int, rng: random.Random, **overrides) -> dict:
@@ -33,15 +36,25 @@ def _record(i: int, rng: random.Random, **overrides) -> dict:
     mean_lp = -rng.uniform(0.0, 2.0)
     agree = rng.random() < math.exp(mean_lp)
     raw = {
-        "id": f"r{i}:routed", "request_id": f"r{i}", "kind": "routed" if i % 3 else "shadow",
-        "created_at": 1.7e9 + i, "route": "cloud", "reason": "score_below_threshold",
-        "score": 0.4, "threshold": 0.6,
+        "id": f"r{i}:routed",
+        "request_id": f"r{i}",
+        "kind": "routed" if i % 3 else "shadow",
+        "created_at": 1.7e9 + i,
+        "route": "cloud",
+        "reason": "score_below_threshold",
+        "score": 0.4,
+        "threshold": 0.6,
         "request": {"model": "auto", "messages": [{"role": "user", "content": "weather?"}]},
-        "edge_draft": {"message": {"role": "assistant", "tool_calls": [_call("Oslo" if agree else "Bergen")]},
-                       "schema_valid": True, "mean_logprob": mean_lp, "min_logprob": mean_lp * 2},
+        "edge_draft": {
+            "message": {"role": "assistant", "tool_calls": [_call("Oslo" if agree else "Bergen")]},
+            "schema_valid": True,
+            "mean_logprob": mean_lp,
+            "min_logprob": mean_lp * 2,
+        },
         "cloud_response": {"message": {"role": "assistant", "tool_calls": [_call("Oslo")]}},
         "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6},
-        "tokens": {"input": 100, "output": 20}, "cost_usd": 2.7e-5,
+        "tokens": {"input": 100, "output": 20},
+        "cost_usd": 2.7e-5,
         "models": {"edge": "edge-small", "cloud": "cloud-large"},
     }
     raw.update(overrides)
@@ -63,8 +76,10 @@ def test_examples_skip_records_that_cannot_teach() -> None:
     scores, labels, skipped = calibrate.examples([good, invalid, offload, no_edge, no_cloud])
     assert len(scores) == 1 and skipped == 4
     assert 0 < scores[0] <= 1
-    assert labels[0] == (good["edge_draft"]["message"]["tool_calls"][0]["function"]["arguments"]
-                         == json.dumps({"city": "Oslo"}))
+    assert labels[0] == (
+        good["edge_draft"]["message"]["tool_calls"][0]["function"]["arguments"]
+        == json.dumps({"city": "Oslo"})
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,8 +95,7 @@ def test_cli_fits_from_spool_and_gateway_loads_it(tmp_path: Path, monkeypatch, c
     spool.mkdir(parents=True)
     records = _records(300)
     (spool / "spool.jsonl").write_bytes(
-        b"".join(encode(DatasetRecord.model_validate(r)) + b"\n" for r in records)
-        + b"not json\n"
+        b"".join(encode(DatasetRecord.model_validate(r)) + b"\n" for r in records) + b"not json\n"
     )
     args = _parser().parse_args(["calibrate", "--data-dir", str(tmp_path / "var"), "--no-progress"])
     assert args.func(args) == 0
@@ -95,10 +109,20 @@ def test_cli_fits_from_spool_and_gateway_loads_it(tmp_path: Path, monkeypatch, c
     assert calibration(0.2) < calibration(0.9)
 
 
-def test_cli_refuses_too_few_records_and_says_what_to_do(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_cli_refuses_too_few_records_and_says_what_to_do(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.delenv("NETGPT_REDIS_URL", raising=False)
     args = _parser().parse_args(
-        ["calibrate", "--from-spool", "--data-dir", str(tmp_path), "--out", str(tmp_path / "c.json")])
+        [
+            "calibrate",
+            "--from-spool",
+            "--data-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "c.json"),
+        ]
+    )
     assert args.func(args) == 1
     err = capsys.readouterr().err
     assert "only 0 usable records" in err and "NETGPT_CALIBRATION_MIN_RECORDS" in err
@@ -115,8 +139,12 @@ def test_cli_without_redis_configured(tmp_path: Path, monkeypatch, capsys) -> No
 @pytest.mark.integration
 async def test_refit_from_redis_stream(tmp_path: Path) -> None:
     key = f"test:pairs:{uuid.uuid4().hex}"
-    settings = Settings(redis_url=REDIS_URL, data_dir=tmp_path, dataset={"stream_key": key},
-                        calibration={"method": "platt", "min_records": 100})
+    settings = Settings(
+        redis_url=REDIS_URL,
+        data_dir=tmp_path,
+        dataset={"stream_key": key},
+        calibration={"method": "platt", "min_records": 100},
+    )
     redis = Redis.from_url(REDIS_URL)
     try:
         # more than one XRANGE page, plus an entry that is not a record
@@ -154,8 +182,9 @@ def test_cli_reads_redis(tmp_path: Path, monkeypatch, capsys) -> None:
     asyncio.run(fill())
     monkeypatch.setenv("NETGPT_DATASET_STREAM_KEY", key)
     try:
-        args = _parser().parse_args(["calibrate", "--redis-url", REDIS_URL, "--data-dir",
-                                     str(tmp_path), "--no-progress"])
+        args = _parser().parse_args(
+            ["calibrate", "--redis-url", REDIS_URL, "--data-dir", str(tmp_path), "--no-progress"]
+        )
         assert args.func(args) == 0
     finally:
         asyncio.run(drop())

@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
-        "--map", action="append", required=True, metavar="LPORT:HOST:PORT",
+        "--map",
+        action="append",
+        required=True,
+        metavar="LPORT:HOST:PORT",
         help="listen on LPORT and forward to HOST:PORT (repeatable)",
     )
     parser.add_argument("--delay-ms", type=float, default=0.0, help="one-way delay per direction")

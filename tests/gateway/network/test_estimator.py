@@ -8,8 +8,12 @@ from gateway.network.estimator import Ewma, Fallbacks, LinkEstimator
 
 
 def _estimator(**kw) -> LinkEstimator:
-    args = {"fast_alpha": 0.5, "slow_alpha": 0.1, "stale_after_s": 10.0,
-            "fallbacks": Fallbacks(0.3, 250_000.0)}
+    args = {
+        "fast_alpha": 0.5,
+        "slow_alpha": 0.1,
+        "stale_after_s": 10.0,
+        "fallbacks": Fallbacks(0.3, 250_000.0),
+    }
     args.update(kw)
     return LinkEstimator(**args)
 

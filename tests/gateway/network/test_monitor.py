@@ -53,8 +53,12 @@ def _closed_port() -> int:
 
 
 def _settings(cloud_url: str, edge_url: str, **network) -> Settings:
-    net = {"probe_interval_s": 0.05, "probe_jitter": 0.5, "probe_timeout_s": 1.0,
-           "stale_after_s": 0.5}
+    net = {
+        "probe_interval_s": 0.05,
+        "probe_jitter": 0.5,
+        "probe_timeout_s": 1.0,
+        "stale_after_s": 0.5,
+    }
     net.update(network)
     return Settings(cloud={"base_url": cloud_url}, edge={"base_url": edge_url}, network=net)
 
@@ -74,8 +78,12 @@ async def test_background_probes_fill_the_snapshot_and_metrics(slow_server, edge
     assert view.snapshot().cloud.stale  # nothing measured yet
     await monitor.start()
     try:
-        await _until(lambda: monitor.estimators["cloud"].rtt.samples >= 3
-                     and monitor.estimators["edge"].rtt.samples >= 3)
+        await _until(
+            lambda: (
+                monitor.estimators["cloud"].rtt.samples >= 3
+                and monitor.estimators["edge"].rtt.samples >= 3
+            )
+        )
         state = monitor.snapshot()
         # the HTTP round trip includes the endpoint's server time; TCP connect does not
         assert not state.cloud.stale and not state.edge.stale
@@ -83,7 +91,10 @@ async def test_background_probes_fill_the_snapshot_and_metrics(slow_server, edge
         assert state.edge.rtt_s < SERVER_DELAY_S
         rtt = metrics.registry.get_sample_value("netgpt_network_rtt_seconds", {"target": "cloud"})
         assert rtt is not None and rtt >= SERVER_DELAY_S
-        assert metrics.registry.get_sample_value("netgpt_network_estimate_stale", {"target": "cloud"}) == 0.0
+        assert (
+            metrics.registry.get_sample_value("netgpt_network_estimate_stale", {"target": "cloud"})
+            == 0.0
+        )
         report = monitor.state()
         assert report["cloud"]["probe_url"] == slow_server.url + "/v1/models"
         assert report["cloud"]["rtt_samples"] >= 3
@@ -100,14 +111,22 @@ async def test_unreachable_target_counts_failures_and_goes_stale(edge_server) ->
     assert await monitor.probe_once("cloud") is None
     assert await monitor.probe_once("edge") is not None
     failures = metrics.registry.get_sample_value(
-        "netgpt_network_probe_failures_total", {"target": "cloud", "kind": "tcp"})
+        "netgpt_network_probe_failures_total", {"target": "cloud", "kind": "tcp"}
+    )
     assert failures == 1.0
-    assert metrics.registry.get_sample_value(
-        "netgpt_network_probe_failures_total", {"target": "cloud", "kind": "http"}) == 1.0
+    assert (
+        metrics.registry.get_sample_value(
+            "netgpt_network_probe_failures_total", {"target": "cloud", "kind": "http"}
+        )
+        == 1.0
+    )
     state = monitor.snapshot()
     assert state.cloud.stale and state.cloud.failure_rate > 0
     assert not state.edge.stale
-    assert metrics.registry.get_sample_value("netgpt_network_estimate_stale", {"target": "cloud"}) == 1.0
+    assert (
+        metrics.registry.get_sample_value("netgpt_network_estimate_stale", {"target": "cloud"})
+        == 1.0
+    )
     # the policy routes a stale link on the conservative values
     policy = RoutingPolicy(settings, monitor)
     link = policy.cloud_link(state)
@@ -129,8 +148,12 @@ async def test_estimate_goes_stale_when_probes_stop(slow_server, edge_server) ->
 
 
 async def test_passive_and_active_bandwidth(slow_server, edge_server) -> None:
-    settings = _settings(slow_server.url + "/v1", edge_server[1].url + "/v1",
-                         bandwidth_probe_url=slow_server.url + "/blob", min_transfer_bytes=10_000)
+    settings = _settings(
+        slow_server.url + "/v1",
+        edge_server[1].url + "/v1",
+        bandwidth_probe_url=slow_server.url + "/blob",
+        min_transfer_bytes=10_000,
+    )
     monitor = NetworkMonitor(settings)
     monitor.observe_transfer("cloud", 5_000, 0.01)  # too small to say anything
     monitor.observe_transfer("nowhere", 1 << 20, 0.01)
@@ -160,4 +183,7 @@ async def test_probes_measure_connect_and_round_trip(slow_server) -> None:
 
 
 def test_safe_url_drops_credentials_and_query() -> None:
-    assert safe_url("https://user:pw@api.example.com:8443/v1/models?key=s") == "https://api.example.com:8443/v1/models"
+    assert (
+        safe_url("https://user:pw@api.example.com:8443/v1/models?key=s")
+        == "https://api.example.com:8443/v1/models"
+    )

@@ -74,8 +74,22 @@ class Link:
     def set_rate(self, rate: str, *, change: bool = True) -> None:
         # a small queue (latency) and burst keep the shaped rate close to `rate` from the start
         verb = "change" if change else "add"
-        _ip("tc", "qdisc", verb, "dev", self.veth_cloud, "root", "tbf", "rate", rate,
-            "burst", "16kb", "latency", "30ms", ns=self.ns)
+        _ip(
+            "tc",
+            "qdisc",
+            verb,
+            "dev",
+            self.veth_cloud,
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            "16kb",
+            "latency",
+            "30ms",
+            ns=self.ns,
+        )
 
     def url(self, port: int) -> str:
         return f"http://{self.cloud_ip}:{port}"
@@ -108,20 +122,56 @@ def link(tmp_path: Path) -> Iterator[Link]:
         (blob_dir / "blob.bin").write_bytes(os.urandom(BLOB_BYTES))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         commands = [
-            [sys.executable, "-m", "edge_worker.fakes", "--host", "127.0.0.1",
-             "--port", str(FAKE_PORT), "--name", "cloud", "--model", "cloud-large", "--no-record"],
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-             "--directory", str(blob_dir), str(BLOB_PORT)],
-            [sys.executable, "-m", "tests.gateway.network.delay_proxy", "--listen", link.cloud_ip,
-             "--map", f"{PROXY_FAKE}:127.0.0.1:{FAKE_PORT}",
-             "--map", f"{PROXY_BLOB}:127.0.0.1:{BLOB_PORT}",
-             "--delay-ms", "25", "--delay-file", str(link.delay_file)],
+            [
+                sys.executable,
+                "-m",
+                "edge_worker.fakes",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(FAKE_PORT),
+                "--name",
+                "cloud",
+                "--model",
+                "cloud-large",
+                "--no-record",
+            ],
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(blob_dir),
+                str(BLOB_PORT),
+            ],
+            [
+                sys.executable,
+                "-m",
+                "tests.gateway.network.delay_proxy",
+                "--listen",
+                link.cloud_ip,
+                "--map",
+                f"{PROXY_FAKE}:127.0.0.1:{FAKE_PORT}",
+                "--map",
+                f"{PROXY_BLOB}:127.0.0.1:{BLOB_PORT}",
+                "--delay-ms",
+                "25",
+                "--delay-file",
+                str(link.delay_file),
+            ],
         ]
         for cmd in commands:
-            procs.append(subprocess.Popen(
-                ["ip", "netns", "exec", ns, *cmd], cwd=REPO, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", ns, *cmd],
+                    cwd=REPO,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         yield link
     finally:
         for proc in procs:
@@ -150,7 +200,9 @@ async def _wait_ready(urls: list[str], timeout_s: float = 20.0) -> None:
                     await asyncio.sleep(0.1)
 
 
-async def _wait_samples(monitor: NetworkMonitor, kind: str, more: int, timeout_s: float = 15.0) -> None:
+async def _wait_samples(
+    monitor: NetworkMonitor, kind: str, more: int, timeout_s: float = 15.0
+) -> None:
     est = monitor.estimators["cloud"]
     signal = est.rtt if kind == "rtt" else est.bandwidth
     goal = signal.samples + more
@@ -215,16 +267,20 @@ async def test_probes_track_shaped_link_and_tau_follows(link: Link, edge_server)
         await monitor.probe_bandwidth_once()
         await _wait_samples(monitor, "rtt", 5)
         base = monitor.snapshot().cloud
-        print(f"\nset RTT 50 ms, rate 2.50 MB/s -> RTT {base.rtt_s * 1e3:.1f} ms, "
-              f"bandwidth {base.bandwidth_bytes_per_s / 1e6:.2f} MB/s")
+        print(
+            f"\nset RTT 50 ms, rate 2.50 MB/s -> RTT {base.rtt_s * 1e3:.1f} ms, "
+            f"bandwidth {base.bandwidth_bytes_per_s / 1e6:.2f} MB/s"
+        )
         assert not base.stale
         assert _within(base.rtt_s, 0.050, 0.15), base
         assert _within(base.bandwidth_bytes_per_s, 2.5e6, 0.25), base
 
         # passive: a real response, bytes over (total - time to first byte)
         nbytes, transfer_s = await _passive_config_and_sample(link.url(PROXY_FAKE))
-        print(f"passive sample: {nbytes} B in {transfer_s * 1e3:.0f} ms = "
-              f"{nbytes / transfer_s / 1e6:.2f} MB/s")
+        print(
+            f"passive sample: {nbytes} B in {transfer_s * 1e3:.0f} ms = "
+            f"{nbytes / transfer_s / 1e6:.2f} MB/s"
+        )
         assert _within(nbytes / transfer_s, 2.5e6, 0.25)
         monitor.observe_transfer("cloud", nbytes, transfer_s)
         tau_base, share_base = _cloud_share(policy, monitor)
@@ -250,8 +306,10 @@ async def test_probes_track_shaped_link_and_tau_follows(link: Link, edge_server)
         print(f"set rate 1.00 MB/s -> bandwidth {narrow.bandwidth_bytes_per_s / 1e6:.2f} MB/s")
         assert _within(narrow.bandwidth_bytes_per_s, 1.0e6, 0.25), narrow
         tau_bw, share_bw = _cloud_share(policy, monitor)
-        print(f"tau {tau_base:.3f} -> {tau_rtt:.3f} -> {tau_bw:.3f}; "
-              f"cloud share {share_base:.3f} -> {share_rtt:.3f} -> {share_bw:.3f}")
+        print(
+            f"tau {tau_base:.3f} -> {tau_rtt:.3f} -> {tau_bw:.3f}; "
+            f"cloud share {share_base:.3f} -> {share_rtt:.3f} -> {share_bw:.3f}"
+        )
         assert tau_bw < tau_rtt
         assert share_bw < share_rtt
     finally:

@@ -25,9 +25,17 @@ from gateway.routing.threshold import (
 )
 
 
-@given(st.floats(0, 1e4), st.floats(0, 1), st.floats(0, 1), st.floats(0.01, 5), st.floats(1, 1e5),
-       st.floats(1, 1e4))
-def test_next_multiplier_moves_against_the_error_and_stays_in_bounds(mu, observed, target, step, mu_max, scale) -> None:
+@given(
+    st.floats(0, 1e4),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0.01, 5),
+    st.floats(1, 1e5),
+    st.floats(1, 1e4),
+)
+def test_next_multiplier_moves_against_the_error_and_stays_in_bounds(
+    mu, observed, target, step, mu_max, scale
+) -> None:
     nxt = next_multiplier(mu, observed, target, step, mu_max, scale=scale)
     assert 0.0 <= nxt <= mu_max
     if observed > target:
@@ -41,8 +49,18 @@ def test_budget_error_share_spend_and_none() -> None:
     assert budget_error(totals, 0.2, None) == (0.3, 0.2)
     assert budget_error(totals, None, 0.5) == pytest.approx((2.0, 1.0))  # $1/h against $0.5/h
     assert budget_error(totals, None, None) is None
-    assert dual_step(3.0, totals, target_share=None, spend_per_hour=None, step=1, mu_max=10,
-                     mean_cost_usd=None) is None
+    assert (
+        dual_step(
+            3.0,
+            totals,
+            target_share=None,
+            spend_per_hour=None,
+            step=1,
+            mu_max=10,
+            mean_cost_usd=None,
+        )
+        is None
+    )
 
 
 def test_share_window_expires_old_buckets() -> None:
@@ -92,8 +110,15 @@ def _simulate(seed: int, target: float | None, n: int = 2000) -> tuple[list[bool
             totals = window.totals(now)
             mean = totals.spend_usd / totals.cloud if totals.cloud else None
             step = WindowTotals(int(batch[0]), int(batch[1]), batch[2], now - batch[3])
-            new = dual_step(mu, step, target_share=target, spend_per_hour=None, step=0.5,
-                            mu_max=1e6, mean_cost_usd=mean)
+            new = dual_step(
+                mu,
+                step,
+                target_share=target,
+                spend_per_hour=None,
+                step=0.5,
+                mu_max=1e6,
+                mean_cost_usd=mean,
+            )
             mu = mu if new is None else new
             batch = [0, 0, 0.0, now]
     return decisions, mu
@@ -107,7 +132,9 @@ def test_cloud_share_settles_at_rho_over_2000_requests(seed: int) -> None:
     decisions, mu = _simulate(seed, target=0.2)
     overall = sum(decisions) / len(decisions)
     settled = sum(decisions[1000:]) / 1000
-    print(f"seed {seed}: cloud share over 2000 = {overall:.3f}, last 1000 = {settled:.3f}, mu = {mu:.0f}")
+    print(
+        f"seed {seed}: cloud share over 2000 = {overall:.3f}, last 1000 = {settled:.3f}, mu = {mu:.0f}"
+    )
     assert abs(overall - 0.2) <= 0.03
     assert abs(settled - 0.2) <= 0.03
     assert mu > 0

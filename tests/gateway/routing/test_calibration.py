@@ -51,9 +51,14 @@ def _brute_isotonic_sse(xs: list[float], ys: list[int]) -> float:
     """The least squared error of any non-decreasing fit, by exhaustive search over values
     drawn from the achievable block means (small inputs only)."""
     order = sorted(set(xs))
-    rates = sorted({sum(ys[j] for j in range(len(xs)) if lo <= xs[j] <= hi)
-                    / sum(1 for j in range(len(xs)) if lo <= xs[j] <= hi)
-                    for i, lo in enumerate(order) for hi in order[i:]})
+    rates = sorted(
+        {
+            sum(ys[j] for j in range(len(xs)) if lo <= xs[j] <= hi)
+            / sum(1 for j in range(len(xs)) if lo <= xs[j] <= hi)
+            for i, lo in enumerate(order)
+            for hi in order[i:]
+        }
+    )
     best = math.inf
 
     def walk(k: int, floor: float, chosen: dict[float, float]) -> None:
@@ -69,8 +74,13 @@ def _brute_isotonic_sse(xs: list[float], ys: list[int]) -> float:
     return best
 
 
-@given(st.lists(st.tuples(st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9]), st.integers(0, 1)),
-                min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9]), st.integers(0, 1)),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_isotonic_is_the_least_squares_monotone_fit(pairs) -> None:
     xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
     cal = fit_isotonic(xs, ys)
@@ -136,9 +146,17 @@ def _call(name: str, arguments: str | dict) -> dict:
         ([_call("f", '{"a": 1}')], [_call("g", '{"a": 1}')], False),
         ([_call("f", '{"a": true}')], [_call("f", '{"a": 1}')], False),  # JSON true is not 1
         ([_call("f", '{"a": [1, 2]}')], [_call("f", '{"a": [2, 1]}')], False),  # lists keep order
-        ([_call("f", '{"a": 1}'), _call("g", "{}")], [_call("g", "{}"), _call("f", '{"a":1}')], True),
+        (
+            [_call("f", '{"a": 1}'), _call("g", "{}")],
+            [_call("g", "{}"), _call("f", '{"a":1}')],
+            True,
+        ),
         ([_call("f", '{"a": 1}')], [_call("f", '{"a": 1}'), _call("f", '{"a": 1}')], False),
-        ([_call("f", {"a": {"y": 1, "x": None}})], [_call("f", '{"a": {"x": null, "y": 1}}')], True),
+        (
+            [_call("f", {"a": {"y": 1, "x": None}})],
+            [_call("f", '{"a": {"x": null, "y": 1}}')],
+            True,
+        ),
         ([_call("f", "{not json")], [_call("f", "{not json")], True),
         ([_call("f", "{not json")], [_call("f", "{}")], False),
         ([_call("f", "")], [_call("f", "{}")], True),

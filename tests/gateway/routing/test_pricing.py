@@ -17,8 +17,13 @@ SCHEDULE = {
             "input_per_mtok": 1.0,
             "output_per_mtok": 4.0,
             "rules": [
-                {"name": "peak", "days": ["mon", "tue", "wed", "thu", "fri"],
-                 "hours": ["09:30", "18:00"], "input_per_mtok": 2.0, "output_per_mtok": 8.0},
+                {
+                    "name": "peak",
+                    "days": ["mon", "tue", "wed", "thu", "fri"],
+                    "hours": ["09:30", "18:00"],
+                    "input_per_mtok": 2.0,
+                    "output_per_mtok": 8.0,
+                },
                 {"name": "night", "hours": [22, 6], "input_per_mtok": 0.5, "output_per_mtok": 2.0},
             ],
         },
@@ -40,17 +45,19 @@ def schedule() -> PriceSchedule:
 @pytest.mark.parametrize(
     ("when", "rule", "price_in"),
     [
-        (_local(2026, 11, 23, 10), "peak", 2.0),        # Monday 10:00
-        (_local(2026, 11, 23, 9, 29), None, 1.0),      # Monday 09:29, just before the peak
-        (_local(2026, 11, 23, 9, 30), "peak", 2.0),    # start is inclusive
-        (_local(2026, 11, 23, 18), None, 1.0),         # end is exclusive
-        (_local(2026, 11, 28, 10), None, 1.0),         # Saturday 10:00: no weekday peak
-        (_local(2026, 11, 28, 23), "night", 0.5),      # Saturday 23:00
-        (_local(2026, 11, 29, 5, 59), "night", 0.5),   # wraps past midnight
+        (_local(2026, 11, 23, 10), "peak", 2.0),  # Monday 10:00
+        (_local(2026, 11, 23, 9, 29), None, 1.0),  # Monday 09:29, just before the peak
+        (_local(2026, 11, 23, 9, 30), "peak", 2.0),  # start is inclusive
+        (_local(2026, 11, 23, 18), None, 1.0),  # end is exclusive
+        (_local(2026, 11, 28, 10), None, 1.0),  # Saturday 10:00: no weekday peak
+        (_local(2026, 11, 28, 23), "night", 0.5),  # Saturday 23:00
+        (_local(2026, 11, 29, 5, 59), "night", 0.5),  # wraps past midnight
         (_local(2026, 11, 29, 6), None, 1.0),
     ],
 )
-def test_rules_by_local_time(schedule: PriceSchedule, when: float, rule: str | None, price_in: float) -> None:
+def test_rules_by_local_time(
+    schedule: PriceSchedule, when: float, rule: str | None, price_in: float
+) -> None:
     point = schedule.point_at("m", when)
     assert point.rule == rule
     assert point.input_per_token == pytest.approx(price_in * 1e-6)
@@ -79,11 +86,34 @@ def test_fallback_model_and_unknown_model(schedule: PriceSchedule) -> None:
         ({"models": {}}, "models"),
         ({"models": {"m": {"input_per_mtok": -1, "output_per_mtok": 1}}}, "input_per_mtok"),
         ({"models": {"m": {"input_per_mtok": 1}}}, "output_per_mtok"),
-        ({"models": {"m": {"input_per_mtok": 1, "output_per_mtok": 1,
-                           "rules": [{"days": ["funday"], "input_per_mtok": 1, "output_per_mtok": 1}]}}}, "funday"),
-        ({"models": {"m": {"input_per_mtok": 1, "output_per_mtok": 1,
-                           "rules": [{"hours": [25, 3], "input_per_mtok": 1, "output_per_mtok": 1}]}}}, "outside"),
-        ({"utc_offset_hours": "x", "models": {"m": {"input_per_mtok": 1, "output_per_mtok": 1}}}, "utc_offset"),
+        (
+            {
+                "models": {
+                    "m": {
+                        "input_per_mtok": 1,
+                        "output_per_mtok": 1,
+                        "rules": [{"days": ["funday"], "input_per_mtok": 1, "output_per_mtok": 1}],
+                    }
+                }
+            },
+            "funday",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "input_per_mtok": 1,
+                        "output_per_mtok": 1,
+                        "rules": [{"hours": [25, 3], "input_per_mtok": 1, "output_per_mtok": 1}],
+                    }
+                }
+            },
+            "outside",
+        ),
+        (
+            {"utc_offset_hours": "x", "models": {"m": {"input_per_mtok": 1, "output_per_mtok": 1}}},
+            "utc_offset",
+        ),
     ],
 )
 def test_malformed_schedules_name_the_problem(patch: dict, message: str) -> None:

@@ -21,9 +21,7 @@ rtts = st.floats(0.0, 5.0)
 bandwidths = st.floats(1e3, 1e10)
 prices = st.floats(0.0, 1e-4)  # USD per token: 0 .. $100 per million
 mus = st.floats(0.0, 1e6)
-params = st.builds(
-    ThresholdParams, st.floats(0.0, 1.0), st.floats(0.0, 10.0), st.floats(0.0, 1e4)
-)
+params = st.builds(ThresholdParams, st.floats(0.0, 1.0), st.floats(0.0, 10.0), st.floats(0.0, 1e4))
 calls = st.builds(CloudCallEstimate, st.floats(0.0, 1e7), st.floats(0.0, 30.0), st.floats(0.0, 1.0))
 
 
@@ -34,13 +32,17 @@ def _pair(strategy: st.SearchStrategy[float]) -> st.SearchStrategy[tuple[float, 
 @given(params, calls, _pair(rtts), bandwidths, mus)
 def test_tau_non_increasing_in_rtt(p, call, rtt_pair, bw, mu) -> None:
     low, high = rtt_pair
-    assert threshold(p, LinkEstimate(high, bw), call, mu) <= threshold(p, LinkEstimate(low, bw), call, mu)
+    assert threshold(p, LinkEstimate(high, bw), call, mu) <= threshold(
+        p, LinkEstimate(low, bw), call, mu
+    )
 
 
 @given(params, calls, rtts, _pair(bandwidths), mus)
 def test_tau_non_decreasing_in_bandwidth(p, call, rtt, bw_pair, mu) -> None:
     narrow, wide = bw_pair
-    assert threshold(p, LinkEstimate(rtt, wide), call, mu) >= threshold(p, LinkEstimate(rtt, narrow), call, mu)
+    assert threshold(p, LinkEstimate(rtt, wide), call, mu) >= threshold(
+        p, LinkEstimate(rtt, narrow), call, mu
+    )
 
 
 @given(params, calls, rtts, bandwidths, _pair(mus))
@@ -53,8 +55,10 @@ def test_tau_non_increasing_in_mu(p, call, rtt, bw, mu_pair) -> None:
 def _policy(price_in: float, price_out: float, mu: float, link: LinkEstimate) -> RoutingPolicy:
     settings = Settings(routing={"lambda_cost": 200.0, "lambda_latency": 0.1})
     return RoutingPolicy(
-        settings, StaticNetwork(link),
-        prices=lambda _now: Prices(price_in, price_out), multiplier=lambda: mu,
+        settings,
+        StaticNetwork(link),
+        prices=lambda _now: Prices(price_in, price_out),
+        multiplier=lambda: mu,
     )
 
 
