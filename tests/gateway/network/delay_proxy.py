@@ -85,11 +85,18 @@ def _handler(host: str, port: int, delay: Delay):  # type: ignore[no-untyped-def
     return handle
 
 
-async def serve(listen: str, maps: list[tuple[int, str, int]], delay: Delay) -> None:
-    servers = [
+async def open_proxy(
+    listen: str, maps: list[tuple[int, str, int]], delay: Delay
+) -> list[asyncio.Server]:
+    """Start the forwardings in the running loop (port 0 picks a free port); for in-process use."""
+    return [
         await asyncio.start_server(_handler(host, port, delay), listen, lport)
         for lport, host, port in maps
     ]
+
+
+async def serve(listen: str, maps: list[tuple[int, str, int]], delay: Delay) -> None:
+    servers = await open_proxy(listen, maps, delay)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
