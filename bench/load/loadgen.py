@@ -67,6 +67,13 @@ class Saturation:
     errors: int
     p50_ms: float
     p99_ms: float
+    cpu_s: float | None = None  # CPU time the server under test used during the run
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.cpu_s is None or not self.requests:
+            return None
+        return 1e6 * self.cpu_s / self.requests
 
     @classmethod
     def from_wrk(cls, report: dict[str, Any]) -> Saturation:

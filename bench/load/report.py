@@ -31,8 +31,12 @@ def median(values: Sequence[float]) -> float:
 def summarize_saturation(rounds: Mapping[str, Sequence[Saturation]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, runs in rounds.items():
+        per_request = [r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None]
         out[name] = {
             "rps": median([r.rps for r in runs]),
+            # CPU-normalised: what one fully available core would answer, immune to other jobs
+            "cpu_us_per_request": median(per_request) if per_request else None,
+            "rps_per_core": 1e6 / median(per_request) if per_request else None,
             "p50_ms": median([r.p50_ms for r in runs]),
             "p99_ms": median([r.p99_ms for r in runs]),
             "requests": sum(r.requests for r in runs),
@@ -61,9 +65,12 @@ def derive(saturation: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Mapp
     """Overheads over the direct call and ratios to LiteLLM."""
     out: dict[str, Any] = {}
     lite = saturation.get(LITELLM, {}).get("rps")
+    lite_core = saturation.get(LITELLM, {}).get("rps_per_core")
     for name in (EDGE, FALLBACK):
         if name in saturation and lite:
             out[f"{name}_rps_over_litellm"] = saturation[name]["rps"] / lite
+        if name in saturation and lite_core and saturation[name].get("rps_per_core"):
+            out[f"{name}_rps_per_core_over_litellm"] = saturation[name]["rps_per_core"] / lite_core
     for rate, by_target in rates.items():
         direct = by_target.get(DIRECT)
         cloud = by_target.get(DIRECT_CLOUD)
@@ -96,6 +103,8 @@ def checks(result: Mapping[str, Any], latency_rate: str) -> list[dict[str, Any]]
     add("edge path RPS / LiteLLM RPS (one core)", ratio, ">= 20", None if ratio is None else ratio >= 20)
     rps = sat.get(EDGE, {}).get("rps")
     add("edge path saturated RPS (one core)", rps, ">= 3000 (aim)", None if rps is None else rps >= 3000)
+    core = sat.get(EDGE, {}).get("rps_per_core")
+    add("edge path RPS per core (CPU-normalised)", core, ">= 3000 (aim)", None if core is None else core >= 3000)
     p50 = at.get(f"{EDGE}_added_p50_ms")
     add(f"edge added p50 at {latency_rate} req/s (ms)", p50, "<= 1", None if p50 is None else p50 <= 1)
     p99 = at.get(f"{EDGE}_added_p99_ms")
@@ -124,7 +133,8 @@ def table(result: Mapping[str, Any]) -> str:
         "",
         f"Saturation: wrk, {meta.get('connections')} connections, {meta.get('rounds')} interleaved rounds "
         f"of {meta.get('saturation_s')} s (median)",
-        f"{'target':48}{'RPS':>10}{'x LiteLLM':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+        f"{'target':48}{'RPS':>10}{'x LiteLLM':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU us/req':>12}{'RPS/core':>10}",
     ]
     sat = result.get("saturation", {})
     lite = sat.get(LITELLM, {}).get("rps")
@@ -133,7 +143,12 @@ def table(result: Mapping[str, Any]) -> str:
         lines.append(
             f"{LABELS.get(name, name):48}{row['rps']:10.0f}{_num(ratio, '.1f'):>11}"
             f"{row['p50_ms']:9.2f}{row['p99_ms']:9.2f}{row['errors']:8d}"
+            f"{_num(row.get('cpu_us_per_request'), '.0f'):>12}{_num(row.get('rps_per_core'), '.0f'):>10}"
         )
+    lines.append(
+        "  RPS/core = 1e6 / (server CPU us per request): the rate with the core to itself; "
+        "load avg shows what else ran"
+    )
     for rate, by_target in result.get("fixed_rate", {}).items():
         at = result.get("derived", {}).get(f"at_{rate}", {})
         lines += [

@@ -8,6 +8,7 @@ so drift on the shared machine (other jobs, thermal) spreads over all of them al
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import shutil
@@ -139,7 +140,11 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
 
         def saturate(t: targets.Target, seconds: float, cpus: str | None = other_cpu) -> loadgen.Saturation:
             with procs.only_running(under_test, t.server):
-                return loadgen.run_wrk(t.url, files[t.name][1], seconds, opts.connections, cpus)
+                cpu = t.server.cpu_seconds() if t.server is not None else None
+                run = loadgen.run_wrk(t.url, files[t.name][1], seconds, opts.connections, cpus)
+                if t.server is not None and cpu is not None:
+                    run = dataclasses.replace(run, cpu_s=t.server.cpu_seconds() - cpu)
+                return run
 
         def at_rate(t: targets.Target, rate: float) -> loadgen.FixedRate:
             with procs.only_running(under_test, t.server):

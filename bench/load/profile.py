@@ -1,0 +1,110 @@
+"""Profile the gateway's hot path under load with py-spy.
+
+    python -m bench.load.profile --path edge --seconds 15 --out out/bench-load/profile
+
+Starts the canned upstream (nginx), a private redis and one gateway on CPU 0, drives it with wrk
+from CPU 1 at saturation while ``py-spy record`` samples it (py-spy also on CPU 1), then prints
+the functions with the most samples, by own time and including callees, and writes the
+flame graph (SVG) and the collapsed stacks next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.load import loadgen, procs, targets, upstream
+from bench.load.bodies import request_bytes
+
+
+def top(collapsed: Path, n: int, skip_idle: bool = True) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
+    """(own, inclusive, total) sample counts per function from py-spy's raw (collapsed) output."""
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")" if " (" in f else f
+                  for f in stack.split(";")]
+        if skip_idle and frames and ("select" in frames[-1] or "poll" in frames[-1]) and len(frames) < 12:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            incl[frame] += count
+    return own.most_common(n), incl.most_common(n), total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load.profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", choices=["edge", "fallback"], default="edge", help="which gateway path to load (default %(default)s)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds of load and sampling (default %(default)s)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default %(default)s)")
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default %(default)s)")
+    parser.add_argument("--native", action="store_true", help="include native (C) frames")
+    parser.add_argument("--top", type=int, default=30, help="functions to print (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/bench-load/profile"), help="folder for the SVG and stacks")
+    args = parser.parse_args(argv)
+    pyspy = shutil.which("py-spy")
+    if pyspy is None:
+        print("py-spy not found: pip install py-spy", file=sys.stderr)  # noqa: T201
+        return 2
+    rundir = (args.out / "run").resolve()
+    shutil.rmtree(rundir, ignore_errors=True)
+    rundir.mkdir(parents=True)
+    servers: list[procs.Server] = []
+    try:
+        up = upstream.start_nginx(upstream.capture(rundir), rundir, "1")
+        servers += up.servers
+        redis, redis_port = targets.start_redis(rundir, "1")
+        servers.append(redis)
+        route = "edge" if args.path == "edge" else "invalid"
+        gw, port = targets.start_gateway("gateway", up, route, rundir, cpus="0", redis_port=redis_port)
+        servers.append(gw)
+        target = targets.Target("gateway", port, "/v1/chat/completions", request_bytes(), gw,
+                                "edge" if args.path == "edge" else "cloud")
+        target.check()
+        script = rundir / "wrk.lua"
+        script.write_text(loadgen.lua_script(target.body))
+        loadgen.run_wrk(target.url, script, 2, args.connections, "1")  # warm up
+        stem = args.out / f"{args.path}-{time.strftime('%H%M%S')}"
+        record = procs.pinned(
+            [pyspy, "record", "--pid", str(gw.proc.pid), "--rate", str(args.rate), "--duration",
+             str(int(args.seconds)), "--nonblocking", "--format", "raw", "-o", f"{stem}.txt",
+             *(["--native"] if args.native else [])],
+            "1",
+        )
+        spy = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        sat = loadgen.run_wrk(target.url, script, args.seconds, args.connections, "1")
+        spy.wait(60)
+        subprocess.run(
+            procs.pinned([pyspy, "record", "--pid", str(gw.proc.pid), "--duration", "1", "-o", f"{stem}.svg",
+                          "--nonblocking"], "1"),
+            capture_output=True, check=False,
+        )
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    own, incl, total = top(Path(f"{stem}.txt"), args.top)
+    print(f"{args.path} path under wrk: {sat.rps:.0f} RPS (while sampled), {total} busy samples")  # noqa: T201
+    print("\nown time:")  # noqa: T201
+    for name, count in own:
+        print(f"{100 * count / total:6.1f}%  {name}")  # noqa: T201
+    print("\nincluding callees:")  # noqa: T201
+    for name, count in incl:
+        print(f"{100 * count / total:6.1f}%  {name}")  # noqa: T201
+    print(f"\nstacks: {stem}.txt")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
