@@ -83,8 +83,11 @@ def is_correct(request: Request, tool_calls: Sequence[Mapping[str, Any]] | None)
         if not isinstance(args, Mapping):
             return False
         hit = next(
-            (i for i, (t_name, t_args) in enumerate(unmatched)
-             if t_name == name and _args_match(args, t_args)),
+            (
+                i
+                for i, (t_name, t_args) in enumerate(unmatched)
+                if t_name == name and _args_match(args, t_args)
+            ),
             None,
         )
         if hit is None:

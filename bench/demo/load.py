@@ -38,7 +38,9 @@ def azure_gaps(data: Path, rate: float) -> Iterator[float]:
     """Inter-arrival gaps of the Azure conversation trace, rescaled to ``rate`` per second, looped."""
     path = data / AZURE_FILE
     with path.open(newline="") as fh:
-        stamps = [datetime.fromisoformat(row["TIMESTAMP"][:26]).timestamp() for row in csv.DictReader(fh)]
+        stamps = [
+            datetime.fromisoformat(row["TIMESTAMP"][:26]).timestamp() for row in csv.DictReader(fh)
+        ]
     gaps = [b - a for a, b in itertools.pairwise(sorted(stamps))]
     mean = sum(gaps) / len(gaps)
     scale = 1.0 / (rate * mean)
@@ -171,8 +173,11 @@ class LoadGenerator:
         self.stats.in_flight += 1
         started = time.monotonic()
         try:
-            async with session.post(self.url, data=orjson.dumps(replay.body),
-                                    headers={"content-type": "application/json"}) as resp:
+            async with session.post(
+                self.url,
+                data=orjson.dumps(replay.body),
+                headers={"content-type": "application/json"},
+            ) as resp:
                 raw = await resp.read()
                 h = resp.headers
                 route = h.get("x-netgpt-route", "error") if resp.status == 200 else "error"
@@ -181,13 +186,30 @@ class LoadGenerator:
                     message = (orjson.loads(raw).get("choices") or [{}])[0].get("message") or {}
                     correct = is_correct(replay.request, message.get("tool_calls"))
                 self.stats.add(
-                    Result(time.monotonic(), route, h.get("x-netgpt-reason", ""),
-                           _number(h.get("x-netgpt-score")), _number(h.get("x-netgpt-threshold")),
-                           resp.status, time.monotonic() - started, correct)
+                    Result(
+                        time.monotonic(),
+                        route,
+                        h.get("x-netgpt-reason", ""),
+                        _number(h.get("x-netgpt-score")),
+                        _number(h.get("x-netgpt-threshold")),
+                        resp.status,
+                        time.monotonic() - started,
+                        correct,
+                    )
                 )
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            self.stats.add(Result(time.monotonic(), "error", type(exc).__name__, None, None, 0,
-                                  time.monotonic() - started, None))
+            self.stats.add(
+                Result(
+                    time.monotonic(),
+                    "error",
+                    type(exc).__name__,
+                    None,
+                    None,
+                    0,
+                    time.monotonic() - started,
+                    None,
+                )
+            )
         finally:
             self.stats.in_flight -= 1
             self.slots.release()

@@ -41,7 +41,9 @@ class Schedule:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not t or not (len(t) == len(rtt_s) == len(bandwidth)):
-            raise ValueError("a schedule needs equally long, non-empty time, RTT and bandwidth series")
+            raise ValueError(
+                "a schedule needs equally long, non-empty time, RTT and bandwidth series"
+            )
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.name = name
@@ -72,7 +74,9 @@ class Schedule:
         self.started = self.clock()
 
 
-def synthetic_schedule(*, speed: float = 1.0, clock: Callable[[], float] = time.monotonic) -> Schedule:
+def synthetic_schedule(
+    *, speed: float = 1.0, clock: Callable[[], float] = time.monotonic
+) -> Schedule:
     """A made-up 8-minute cycle (not a measurement): good 5G, busy LTE, a stall, recovery."""
     phases = [  # (seconds, RTT s, bytes/s)
         (100, 0.040, 20_000_000),
@@ -91,7 +95,9 @@ def synthetic_schedule(*, speed: float = 1.0, clock: Callable[[], float] = time.
     t.append(now)
     rtt.append(phases[0][1])
     bw.append(float(phases[0][2]))
-    return Schedule("a synthetic 8-minute cycle", t, rtt, bw, speed=speed, rtt_measured=False, clock=clock)
+    return Schedule(
+        "a synthetic 8-minute cycle", t, rtt, bw, speed=speed, rtt_measured=False, clock=clock
+    )
 
 
 def trace_schedule(

@@ -129,9 +129,7 @@ class ShapingProxy:
             except OSError:
                 return
             try:
-                await asyncio.gather(
-                    self._up.pump(client_r, up_w), self._down.pump(up_r, client_w)
-                )
+                await asyncio.gather(self._up.pump(client_r, up_w), self._down.pump(up_r, client_w))
             finally:
                 up_w.close()
         finally:

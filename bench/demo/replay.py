@@ -55,7 +55,8 @@ class ReplayUpstream(FakeUpstream):
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             body = None
-        replay = self.replays.get(body.get("x_replay_id")) if isinstance(body, dict) else None
+        replay_id = body.get("x_replay_id") if isinstance(body, dict) else None
+        replay = self.replays.get(replay_id) if isinstance(replay_id, str) else None
         if replay is None or not isinstance(body, dict):
             return await super()._chat(request)  # Starlette keeps the body: it reads again
         edge = self.side == "edge"
@@ -65,7 +66,9 @@ class ReplayUpstream(FakeUpstream):
             None if calls else NO_CALL_TEXT,
             [(c["function"]["name"], c["function"]["arguments"]) for c in calls],
         )
-        behaviour = Behaviour(logprob=math.log(max(replay.edge_confidence, 1e-9))) if edge else Behaviour()
+        behaviour = (
+            Behaviour(logprob=math.log(max(replay.edge_confidence, 1e-9))) if edge else Behaviour()
+        )
         self.served += 1
         response = self._answer(body, answer, behaviour)
         return _with_recorded_usage(response, replay, streamed=bool(body.get("stream")))
@@ -91,4 +94,6 @@ def _with_recorded_usage(response: Response, replay: Replay, *, streamed: bool) 
         "completion_tokens": outcome.output_tokens,
         "total_tokens": outcome.input_tokens + outcome.output_tokens,
     }
-    return Response(orjson.dumps(out), status_code=response.status_code, media_type="application/json")
+    return Response(
+        orjson.dumps(out), status_code=response.status_code, media_type="application/json"
+    )

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from rich.console import Console
@@ -94,16 +94,22 @@ def load_inputs(opts: Options) -> Inputs:
         )
         requests = synthetic_requests(seed=opts.seed)
         schedule = synthetic_schedule(speed=opts.speed)
-        return Inputs(build_replays(requests, opts.auc, opts.seed, opts.edge_model), schedule,
-                      True, note, None)
+        return Inputs(
+            build_replays(requests, opts.auc, opts.seed, opts.edge_model),
+            schedule,
+            True,
+            note,
+            None,
+        )
     requests = load_requests(data, opts.edge_model, opts.cloud_model)
     try:
         schedule = trace_schedule(data, opts.trace, speed=opts.speed)
     except ValueError as exc:
         raise DataError(str(exc)) from None
     note = f"{len(requests)} BFCL v1 requests from {data}"
-    return Inputs(build_replays(requests, opts.auc, opts.seed, opts.edge_model), schedule,
-                  False, note, data)
+    return Inputs(
+        build_replays(requests, opts.auc, opts.seed, opts.edge_model), schedule, False, note, data
+    )
 
 
 # --------------------------------------------------------------------------- servers
@@ -137,11 +143,17 @@ class _Running:
         return f"http://{HOST}:{self.sock.getsockname()[1]}"
 
 
-async def _serve(app: Any, port: int = 0, *, lifespan: str = "off") -> _Running:
+async def _serve(app: Any, port: int = 0, *, lifespan: Literal["on", "off"] = "off") -> _Running:
     sock = _bind(port)
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", access_log=False, lifespan=lifespan,
-        ws="none", timeout_graceful_shutdown=2, server_header=False,
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan=lifespan,
+        ws="none",
+        timeout_graceful_shutdown=2,
+        server_header=False,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -187,17 +199,27 @@ def gateway_settings(opts: Options, edge_url: str, cloud_url: str, run_dir: Path
         data_dir=run_dir,
         edge=EdgeSettings(base_url=edge_url + "/v1", model=opts.edge_model, api_key=None),
         cloud=CloudSettings(
-            base_url=cloud_url + "/v1", model=opts.cloud_model, api_key=None,
-            price_input_per_mtok=p_in, price_output_per_mtok=p_out, price_schedule_file=None,
+            base_url=cloud_url + "/v1",
+            model=opts.cloud_model,
+            api_key=None,
+            price_input_per_mtok=p_in,
+            price_output_per_mtok=p_out,
+            price_schedule_file=None,
         ),
         routing=RoutingSettings(lambda_latency=opts.lambda_latency, shadow_rate=0.0),
         budget=BudgetSettings(
-            target_cloud_share=opts.budget_share, spend_per_hour_usd=None, window_s=60.0,
+            target_cloud_share=opts.budget_share,
+            spend_per_hour_usd=None,
+            window_s=60.0,
             update_every=10,
         ),
         network=NetworkSettings(
-            probes_enabled=True, probe_interval_s=1.0, probe_jitter=0.1, probe_timeout_s=5.0,
-            stale_after_s=15.0, bandwidth_probe_url=cloud_url + "/blob",
+            probes_enabled=True,
+            probe_interval_s=1.0,
+            probe_jitter=0.1,
+            probe_timeout_s=5.0,
+            stale_after_s=15.0,
+            bandwidth_probe_url=cloud_url + "/blob",
             bandwidth_probe_interval_s=2.0,
         ),
         calibration=CalibrationSettings(file=None),
@@ -266,8 +288,15 @@ class Demo:
         opts, replays = self.opts, self.inputs.replays
         edge = await _serve(ReplayUpstream("edge", replays, model=opts.edge_model, flavor="vllm"))
         self.running.append(edge)
-        cloud = await _serve(ReplayUpstream("cloud", replays, model=opts.cloud_model,
-                                            flavor="openai", schedule=self.inputs.schedule))
+        cloud = await _serve(
+            ReplayUpstream(
+                "cloud",
+                replays,
+                model=opts.cloud_model,
+                flavor="openai",
+                schedule=self.inputs.schedule,
+            )
+        )
         self.running.append(cloud)
         proxy_sock = _bind()
         self.proxy = ShapingProxy((HOST, cloud.sock.getsockname()[1]), self.inputs.schedule.now)
@@ -282,24 +311,42 @@ class Demo:
     def info(self, gateway_url: str) -> DemoInfo:
         o, i = self.opts, self.inputs
         return DemoInfo(
-            gateway_url=gateway_url, edge_model=o.edge_model, cloud_model=o.cloud_model,
-            network=i.schedule.name + ("" if i.schedule.rtt_measured else " (RTT modelled)"),
-            speed=o.speed, data_note=i.note, synthetic=i.synthetic, auc=o.auc, rate=o.rate,
+            gateway_url=gateway_url,
+            edge_model=o.edge_model,
+            cloud_model=o.cloud_model,
+            network=i.schedule.name
+            + ("" if i.synthetic or i.schedule.rtt_measured else " (RTT modelled from bandwidth)"),
+            speed=o.speed,
+            data_note=i.note,
+            synthetic=i.synthetic,
+            auc=o.auc,
+            rate=o.rate,
             arrivals=o.arrivals,
         )
 
     async def _run_load(self, gateway_url: str) -> None:
         opts = self.opts
-        gaps = (azure_gaps(self.inputs.data, opts.rate)
-                if opts.arrivals == "azure" and self.inputs.data is not None
-                else poisson_gaps(opts.rate, opts.seed))
+        gaps = (
+            azure_gaps(self.inputs.data, opts.rate)
+            if opts.arrivals == "azure" and self.inputs.data is not None
+            else poisson_gaps(opts.rate, opts.seed)
+        )
         self.stats = Stats()
         watch = GatewayWatch(gateway_url, self.inputs.schedule)
-        load = LoadGenerator(gateway_url, list(self.inputs.replays.values()), gaps,
-                             concurrency=opts.concurrency, stats=self.stats, seed=opts.seed)
+        load = LoadGenerator(
+            gateway_url,
+            list(self.inputs.replays.values()),
+            gaps,
+            concurrency=opts.concurrency,
+            stats=self.stats,
+            seed=opts.seed,
+        )
         info = self.info(gateway_url)
         self.watch, self.shown = watch, info
-        tasks = [asyncio.create_task(load.run(self.stop)), asyncio.create_task(watch.run(self.stop))]
+        tasks = [
+            asyncio.create_task(load.run(self.stop)),
+            asyncio.create_task(watch.run(self.stop)),
+        ]
         deadline = None if opts.duration is None else time.monotonic() + opts.duration
         try:
             if opts.live:
@@ -326,17 +373,28 @@ class Demo:
         def render() -> Any:
             return dashboard(info, self.stats, watch, width=self.console.width)
 
-        with Live(get_renderable=render, console=self.console, refresh_per_second=4,
-                  screen=True, redirect_stderr=False):
+        with Live(
+            get_renderable=render,
+            console=self.console,
+            refresh_per_second=4,
+            screen=True,
+            redirect_stderr=False,
+        ):
             while not self.stop.is_set():
                 await self._wait(0.25, deadline)
 
     async def _plain(self, info: DemoInfo, watch: GatewayWatch, deadline: float | None) -> None:
-        self.console.print(f"netgpt demo: gateway {info.gateway_url}; {info.data_note}",
-                           highlight=False, soft_wrap=True)
+        self.console.print(
+            f"netgpt demo: gateway {info.gateway_url}; {info.data_note}",
+            highlight=False,
+            soft_wrap=True,
+        )
         if info.synthetic:
-            self.console.print("WARNING: SYNTHETIC DATA, simulated models and network",
-                               style="bold red", highlight=False)
+            self.console.print(
+                "WARNING: SYNTHETIC DATA, simulated models and network",
+                style="bold red",
+                highlight=False,
+            )
         self.console.print(info.footer, highlight=False, soft_wrap=True)
         last = time.monotonic()
         while not self.stop.is_set():
@@ -375,11 +433,12 @@ def run_demo(opts: Options, console: Console) -> int:
         handler.close()
     if demo.watch is not None and demo.shown is not None:
         console.print(summary(demo.shown, demo.stats, demo.watch))
-    console.print(f"ran {time.monotonic() - started:.1f} s; gateway, proxy and replays stopped.",
-                  highlight=False)
+    console.print(
+        f"ran {time.monotonic() - started:.1f} s; gateway, proxy and replays stopped.",
+        highlight=False,
+    )
     if opts.run_dir is None:
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
         console.print(f"gateway log and dataset spool: {run_dir}", highlight=False)
     return code
-

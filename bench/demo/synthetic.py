@@ -17,7 +17,9 @@ _CURRENCIES = ["EUR", "USD", "JPY", "GBP", "CHF", "KES"]
 _LANGS = ["French", "German", "Japanese", "Swahili", "Portuguese"]
 
 
-def _tool(name: str, description: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def _tool(
+    name: str, description: str, props: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
@@ -30,28 +32,36 @@ def _tool(name: str, description: str, props: dict[str, Any], required: list[str
 
 TOOLS: dict[str, dict[str, Any]] = {
     "get_forecast": _tool(
-        "get_forecast", "Weather forecast for a city",
-        {"city": {"type": "string"}, "days": {"type": "integer"},
-         "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "get_forecast",
+        "Weather forecast for a city",
+        {
+            "city": {"type": "string"},
+            "days": {"type": "integer"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
         ["city", "days"],
     ),
     "convert_currency": _tool(
-        "convert_currency", "Convert an amount between currencies",
+        "convert_currency",
+        "Convert an amount between currencies",
         {"amount": {"type": "number"}, "source": {"type": "string"}, "target": {"type": "string"}},
         ["amount", "source", "target"],
     ),
     "book_table": _tool(
-        "book_table", "Reserve a restaurant table",
+        "book_table",
+        "Reserve a restaurant table",
         {"city": {"type": "string"}, "people": {"type": "integer"}, "time": {"type": "string"}},
         ["city", "people", "time"],
     ),
     "translate_text": _tool(
-        "translate_text", "Translate a short text",
+        "translate_text",
+        "Translate a short text",
         {"text": {"type": "string"}, "language": {"type": "string"}},
         ["text", "language"],
     ),
     "set_alarm": _tool(
-        "set_alarm", "Set an alarm",
+        "set_alarm",
+        "Set an alarm",
         {"hour": {"type": "integer"}, "minute": {"type": "integer"}, "label": {"type": "string"}},
         ["hour", "minute"],
     ),
@@ -102,7 +112,11 @@ _GENERATORS: dict[str, Gen] = {
     "translate_text": _translate,
     "set_alarm": _alarm,
 }
-_OFF_TOPIC = ["Tell me a joke about penguins.", "Who wrote Don Quixote?", "Summarise the plot of Hamlet."]
+_OFF_TOPIC = [
+    "Tell me a joke about penguins.",
+    "Who wrote Don Quixote?",
+    "Summarise the plot of Hamlet.",
+]
 # error types as BFCL names them; the first three are ones a schema check catches
 _EDGE_ERRORS = [
     ("simple_function_checker:missing_required", 0.08),
@@ -112,7 +126,9 @@ _EDGE_ERRORS = [
 ]
 
 
-def _outcome(rng: random.Random, p_correct: float, latency: float | None, tokens: tuple[int, int]) -> Outcome:
+def _outcome(
+    rng: random.Random, p_correct: float, latency: float | None, tokens: tuple[int, int]
+) -> Outcome:
     if rng.random() < p_correct:
         return Outcome(True, "", latency, *tokens)
     kinds, weights = zip(*_EDGE_ERRORS, strict=True)
@@ -126,8 +142,10 @@ def synthetic_requests(n: int = 240, seed: int = 0) -> list[Request]:
     names = sorted(TOOLS)
     out: list[Request] = []
     for i in range(n):
-        kind = rng.choices(["simple", "multiple_function", "parallel_function", "relevance"],
-                           [0.45, 0.3, 0.15, 0.1])[0]
+        kind = rng.choices(
+            ["simple", "multiple_function", "parallel_function", "relevance"],
+            [0.45, 0.3, 0.15, 0.1],
+        )[0]
         name = rng.choice(names)
         question, truth = _GENERATORS[name](rng)
         tools = [TOOLS[name]]

@@ -87,7 +87,11 @@ def bar(value: float) -> str:
 def sparkline(values: Sequence[float | None], low: float, high: float, *, log: bool = False) -> str:
     def scale(v: float) -> float:
         if log:
-            v, lo, hi = math.log10(max(v, 1.0)), math.log10(max(low, 1.0)), math.log10(max(high, 1.0))
+            v, lo, hi = (
+                math.log10(max(v, 1.0)),
+                math.log10(max(low, 1.0)),
+                math.log10(max(high, 1.0)),
+            )
         else:
             lo, hi = low, high
         return 0.0 if hi <= lo else (v - lo) / (hi - lo)
@@ -108,14 +112,24 @@ def _routes(stats: Stats) -> Table:
     for route in ("edge", "cloud"):
         n = stats.routes[route]
         share = n / answered if answered else 0.0
-        table.add_row(Text(route, style=ROUTE_STYLE[route]), str(n), pct(share if answered else None),
-                      Text("█" * round(share * 20), style=ROUTE_STYLE[route]))
+        table.add_row(
+            Text(route, style=ROUTE_STYLE[route]),
+            str(n),
+            pct(share if answered else None),
+            Text("█" * round(share * 20), style=ROUTE_STYLE[route]),
+        )
     errors = sum(stats.errors.values())
     if errors:
         table.add_row(Text("errors", style="red"), str(errors), "", "")
-    table.add_row("", "", "", "")
+    return table
+
+
+def _reasons(stats: Stats) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True, overflow="ellipsis")
+    table.add_column(justify="right")
     for reason, n in stats.reasons.most_common(5):
-        table.add_row(Text(reason, style="dim"), str(n), "", "", end_section=False)
+        table.add_row(Text(reason, style="dim"), str(n))
     return table
 
 
@@ -127,20 +141,43 @@ def _network(watch: GatewayWatch, width: int) -> Table:
     table.add_column(justify="right", width=11)
     table.add_column(justify="right", width=11)
     table.add_column()
-    table.add_row("", Text("gateway", style="bold"), Text("true", style="bold"), "")
+    table.add_row(
+        "",
+        Text("gateway", style="bold cyan"),
+        Text("trace", style="bold"),
+        "",
+    )
     if latest is None:
         table.add_row("waiting", watch.error or "for the first probe", "", "")
         return table
     rtts = [s.true_rtt_s for s in history] + [s.rtt_s or 0.0 for s in history]
     bws = [s.true_bandwidth for s in history] + [s.bandwidth or 1.0 for s in history]
-    table.add_row("RTT", ms(latest.rtt_s), ms(latest.true_rtt_s),
-                  Text(sparkline([s.rtt_s for s in history], 0.0, max(rtts)), style="cyan"))
-    table.add_row("", "", "", Text(sparkline([s.true_rtt_s for s in history], 0.0, max(rtts)), style="dim"))
-    table.add_row("bandwidth", rate(latest.bandwidth), rate(latest.true_bandwidth),
-                  Text(sparkline([s.bandwidth for s in history], min(bws), max(bws), log=True), style="cyan"))
-    table.add_row("", "", "", Text(sparkline([s.true_bandwidth for s in history], min(bws), max(bws), log=True), style="dim"))
-    state = Text("STALE (fallback values)", style="red") if latest.stale else Text("fresh", style="green")
-    table.add_row("estimate", state, "", Text(f"cyan: gateway, grey: trace; trace t = {latest.trace_t:,.0f} s", style="dim"))
+    table.add_row(
+        "RTT",
+        ms(latest.rtt_s),
+        ms(latest.true_rtt_s),
+        Text(sparkline([s.rtt_s for s in history], 0.0, max(rtts)), style="cyan"),
+    )
+    table.add_row(
+        "", "", "", Text(sparkline([s.true_rtt_s for s in history], 0.0, max(rtts)), style="dim")
+    )
+    table.add_row(
+        "bandwidth",
+        rate(latest.bandwidth),
+        rate(latest.true_bandwidth),
+        Text(sparkline([s.bandwidth for s in history], min(bws), max(bws), log=True), style="cyan"),
+    )
+    table.add_row(
+        "",
+        "",
+        "",
+        Text(
+            sparkline([s.true_bandwidth for s in history], min(bws), max(bws), log=True),
+            style="dim",
+        ),
+    )
+    state = Text("STALE: fallback", style="red") if latest.stale else Text("fresh", style="green")
+    table.add_row("estimate", state, Text(f"t={latest.trace_t:,.0f} s", style="dim"), "")
     return table
 
 
@@ -161,13 +198,20 @@ def _scores(stats: Stats, watch: GatewayWatch, width: int) -> Table:
     latest = watch.latest
     if latest is not None and latest.tau is not None:
         explain = Text.assemble(
-            ("τ now ", "bold"), (f"{latest.tau:.2f}", "bold magenta"),
+            ("τ now ", "bold"),
+            (f"{latest.tau:.2f}", "bold magenta"),
             f"  = q_c − latency {num(latest.latency_penalty)} − cost {num(latest.cost_penalty)}",
             f"   (μ {latest.mu:.2f}, cloud compute {secs(latest.compute_s)})",
         )
         table.add_row("", explain)
-    table.add_row("", Text("green: answered at the edge (s ≥ τ), yellow: cloud (s < τ), "
-                           "red ×: schema-invalid draft", style="dim"))
+    table.add_row(
+        "",
+        Text(
+            "green: answered at the edge (s ≥ τ), yellow: cloud (s < τ), "
+            "red ×: schema-invalid draft",
+            style="dim",
+        ),
+    )
     return table
 
 
@@ -179,46 +223,68 @@ def _outcome(stats: Stats, watch: GatewayWatch) -> Table:
     for _ in range(4):
         table.add_column()
     table.add_row(
-        "accuracy", f"all {pct(stats.accuracy())}",
+        "accuracy",
+        f"all {pct(stats.accuracy())}",
         Text(f"edge {pct(stats.accuracy('edge'))}", style="green"),
         Text(f"cloud {pct(stats.accuracy('cloud'))}", style="yellow"),
     )
     table.add_row(
         "latency p50 / p95",
         f"all {secs(stats.percentile(0.5))} / {secs(stats.percentile(0.95))}",
-        Text(f"edge {secs(stats.percentile(0.5, 'edge'))} / {secs(stats.percentile(0.95, 'edge'))}", style="green"),
-        Text(f"cloud {secs(stats.percentile(0.5, 'cloud'))} / {secs(stats.percentile(0.95, 'cloud'))}", style="yellow"),
+        Text(
+            f"edge {secs(stats.percentile(0.5, 'edge'))} / {secs(stats.percentile(0.95, 'edge'))}",
+            style="green",
+        ),
+        Text(
+            f"cloud {secs(stats.percentile(0.5, 'cloud'))} / {secs(stats.percentile(0.95, 'cloud'))}",
+            style="yellow",
+        ),
     )
     per_k = spend / stats.answered * 1000 if spend is not None and stats.answered else None
     table.add_row(
-        "cloud spend", "—" if spend is None else f"${spend:.4f}",
+        "cloud spend",
+        "—" if spend is None else f"${spend:.4f}",
         "—" if per_k is None else f"${per_k:.3f} per 1k requests",
         f"{stats.answered / elapsed:.1f} req/s, {stats.in_flight} in flight",
     )
     return table
 
 
-def dashboard(info: DemoInfo, stats: Stats, watch: GatewayWatch, width: int = 100) -> RenderableType:
+def dashboard(
+    info: DemoInfo, stats: Stats, watch: GatewayWatch, width: int = 100
+) -> RenderableType:
     elapsed = time.monotonic() - stats.started
-    spark = max(20, width - 40)
+    spark = max(20, width - 16)
     title = Text.assemble(
-        ("NetGPT demo", "bold"), f"  gateway {info.gateway_url}  ",
+        ("NetGPT demo", "bold"),
+        f"  gateway {info.gateway_url}  ",
         (f"{int(elapsed // 60):02d}:{int(elapsed % 60):02d}", "bold"),
     )
     parts: list[RenderableType] = []
     if info.synthetic:
-        parts.append(Panel(Text(info.data_note, style="bold white"), style="on red", title="SYNTHETIC DATA"))
+        parts.append(
+            Panel(Text(info.data_note, style="bold white"), style="on red", title="SYNTHETIC DATA")
+        )
     top = Table.grid(padding=(0, 1), expand=True)
     top.add_column(ratio=2)
     top.add_column(ratio=3)
     top.add_row(
-        Panel(_routes(stats), title="routes", border_style="green"),
-        Panel(_network(watch, spark // 2), title="network to the cloud", border_style="cyan"),
+        Panel(
+            Group(_routes(stats), Text(""), _reasons(stats)), title="routes", border_style="green"
+        ),
+        Panel(
+            _network(watch, max(10, width * 3 // 5 - 45)),
+            title="cloud link: gateway's estimate (upper) vs trace (lower)",
+            border_style="cyan",
+        ),
     )
     parts += [
         top,
-        Panel(_scores(stats, watch, spark), title=f"score s vs threshold τ, last {spark} requests",
-              border_style="magenta"),
+        Panel(
+            _scores(stats, watch, spark),
+            title=f"score s vs threshold τ, last {spark} requests",
+            border_style="magenta",
+        ),
         Panel(_outcome(stats, watch), title="outcome", border_style="blue"),
         Text(info.footer, style="italic dim"),
     ]
@@ -259,11 +325,22 @@ def summary(info: DemoInfo, stats: Stats, watch: GatewayWatch) -> Table:
     table.add_column("edge", justify="right", style="green")
     table.add_column("cloud", justify="right", style="yellow")
     n = stats.answered
-    table.add_row("requests answered", str(n), str(stats.routes["edge"]), str(stats.routes["cloud"]))
-    table.add_row("share", "100%" if n else "—", pct(stats.edge_share()),
-                  pct(1 - stats.edge_share()) if n else "—")
-    table.add_row("accuracy (BFCL AST check)", pct(stats.accuracy()), pct(stats.accuracy("edge")),
-                  pct(stats.accuracy("cloud")))
+    table.add_row(
+        "requests answered", str(n), str(stats.routes["edge"]), str(stats.routes["cloud"])
+    )
+    edge_share = stats.edge_share()
+    table.add_row(
+        "share",
+        "100%" if n else "—",
+        pct(edge_share),
+        pct(None if edge_share is None else 1 - edge_share),
+    )
+    table.add_row(
+        "accuracy (BFCL AST check)",
+        pct(stats.accuracy()),
+        pct(stats.accuracy("edge")),
+        pct(stats.accuracy("cloud")),
+    )
     for q, name in ((0.5, "latency p50"), (0.95, "latency p95")):
         table.add_row(name, *(secs(stats.percentile(q, k)) for k in ("all", "edge", "cloud")))
     spend = latest.spend_usd if latest is not None else None
@@ -273,4 +350,3 @@ def summary(info: DemoInfo, stats: Stats, watch: GatewayWatch) -> Table:
         table.add_row(f"  reason: {reason}", str(count), "", "")
     table.caption = info.footer.removesuffix(" Ctrl-C stops.")
     return table
-
