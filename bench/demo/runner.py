@@ -18,6 +18,7 @@ import logging
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -92,6 +93,8 @@ def load_inputs(opts: Options) -> Inputs:
             "outcomes and a made-up network schedule: the figures below say nothing about real "
             "models. Pass --data DIR (BFCL v1, recorded outcomes, traces) for the real replay."
         )
+        if opts.arrivals == "azure":
+            note += " (--arrivals azure needs the data directory: Poisson arrivals instead.)"
         requests = synthetic_requests(seed=opts.seed)
         schedule = synthetic_schedule(speed=opts.speed)
         return Inputs(
@@ -327,7 +330,7 @@ class Demo:
     async def _run_load(self, gateway_url: str) -> None:
         opts = self.opts
         gaps = (
-            azure_gaps(self.inputs.data, opts.rate)
+            azure_gaps(self.inputs.data, opts.rate, opts.seed)
             if opts.arrivals == "azure" and self.inputs.data is not None
             else poisson_gaps(opts.rate, opts.seed)
         )
@@ -419,7 +422,7 @@ def run_demo(opts: Options, console: Console) -> int:
     try:
         inputs = load_inputs(opts)
     except DataError as exc:
-        console.print(f"netgpt demo: {exc}", style="red", highlight=False)
+        print(f"netgpt demo: {exc}", file=sys.stderr)
         return 2
     run_dir = opts.run_dir or Path(tempfile.mkdtemp(prefix="netgpt-demo-"))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bench.demo import runner
 from bench.demo.load import Result, Stats
 from bench.demo.network import synthetic_schedule
+from bench.demo.runner import Options
 from bench.demo.view import DemoInfo, dashboard, status_line, summary
 from bench.demo.watch import GatewaySample, GatewayWatch
+from bench.routing.data import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -132,3 +135,53 @@ def test_views_render_what_the_demo_measured() -> None:
     assert "67%" in text  # accuracy: two of three right
     line = status_line(stats, watch)
     assert "edge=1" in line and "cloud=2" in line and "tau=0.61" in line
+
+
+def _options(**overrides: object) -> Options:
+    base = {
+        "data": None,
+        "synthetic": False,
+        "trace": "ucc_5g",
+        "speed": 10.0,
+        "rate": 4.0,
+        "arrivals": "poisson",
+        "concurrency": 8,
+        "duration": 1.0,
+        "live": False,
+        "interval": 1.0,
+        "edge_model": "m",
+        "cloud_model": "c",
+        "auc": 0.8,
+        "lambda_latency": 0.25,
+        "budget_share": None,
+        "port": 0,
+        "seed": 1,
+        "run_dir": None,
+    }
+    base.update(overrides)
+    return Options(**base)  # type: ignore[arg-type]
+
+
+def test_without_the_data_directory_the_demo_falls_back_to_synthetic_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "default_data_dir", lambda: tmp_path / "missing")
+    inputs = runner.load_inputs(_options())
+    assert inputs.synthetic and inputs.data is None
+    assert "No data directory" in inputs.note and "SYNTHETIC" in inputs.note
+    assert len(inputs.replays) > 100 and inputs.schedule.name.startswith("a synthetic")
+
+
+def test_a_wrong_data_option_is_an_error_that_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="pass --data DIR"):
+        runner.load_inputs(_options(data=tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "demo", "--data", str(tmp_path), "--no-live"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "pass --data DIR" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
