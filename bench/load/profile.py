@@ -78,14 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         stem = args.out / f"{args.path}-{time.strftime('%H%M%S')}"
         record = procs.pinned(
             [pyspy, "record", "--pid", str(gw.proc.pid), "--rate", str(args.rate), "--duration",
-             str(int(args.seconds)), "--nonblocking", "--format", "raw", "-o", f"{stem}.txt",
-             *(["--native"] if args.native else [])],
+             str(int(args.seconds)), "--format", "raw", "-o", f"{stem}.txt",
+             # py-spy reads native stacks only while the process is stopped
+             *(["--native"] if args.native else ["--nonblocking"])],
             "1",
         )
         spy = subprocess.Popen(record, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
         sat = loadgen.run_wrk(target.url, script, args.seconds, args.connections, "1")
-        spy.wait(60)
+        _, spy_err = spy.communicate(timeout=60)
+        if spy.returncode != 0:
+            raise RuntimeError(f"py-spy failed: {spy_err.decode(errors='replace')[-300:]}")
         subprocess.run(
             procs.pinned([pyspy, "record", "--pid", str(gw.proc.pid), "--duration", "1", "-o", f"{stem}.svg",
                           "--nonblocking"], "1"),
