@@ -70,6 +70,7 @@ class FreezeAfterStartup:
 
 def app_factory() -> Any:
     """Entry point for uvicorn workers (``gateway.serve:app_factory``, factory=True)."""
+    from gateway.api.chat import ChatFastLane
     from gateway.app import create_app
     from gateway.config import load_settings
     from gateway.logs import configure_logging
@@ -77,7 +78,7 @@ def app_factory() -> Any:
     settings = load_settings()
     configure_logging(settings.log_level)
     gc.set_threshold(*GC_THRESHOLDS)
-    return FreezeAfterStartup(create_app(settings))
+    return FreezeAfterStartup(ChatFastLane(create_app(settings)))
 
 
 def run(args: argparse.Namespace) -> int:

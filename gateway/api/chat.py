@@ -11,12 +11,14 @@ import hmac
 import logging
 import re
 import uuid
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
-from gateway.api.errors import envelope_response
+from gateway.api.errors import envelope_response, unexpected_error_handler
 from gateway.errors import AuthError, BodyTooLarge, GatewayError, RequestError
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
@@ -90,3 +92,46 @@ async def chat_completions(request: Request) -> Response:
             result.stream, result.status, result.headers, media_type=result.media_type
         )
     return Response(result.body, result.status, result.headers, media_type=result.media_type)
+
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+class ChatFastLane:
+    """ASGI wrapper that hands ``POST /v1/chat/completions`` straight to :func:`chat_completions`
+    and everything else (lifespan included) to the wrapped app.
+
+    The route needs none of the app's middleware: it reads and bounds its own body, answers
+    every ``GatewayError`` with an envelope itself, and anything unexpected gets the same 500
+    envelope here that the app's handler gives. Under load the middleware stack (server
+    errors, telemetry, body limit, exceptions, exit stack, router matching) cost more than
+    the route's own parsing and validation. ``netgpt serve`` wraps the app in it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:  # app.state and friends stay reachable
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != CHAT_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app  # what the app sets: request.app.state
+        request = Request(scope, receive, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            response = await chat_completions(request)
+            await response(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise  # mid-stream: the server closes the connection, as without the lane
+            response = await unexpected_error_handler(request, exc)
+            await response(scope, receive, send)

@@ -1,13 +1,21 @@
-"""Hot-path pieces the load benchmark's profiles led to: the GC freeze after startup."""
+"""Hot-path pieces the load benchmark's profiles led to: the GC freeze after startup and the
+chat fast lane that ``netgpt serve`` puts in front of the app."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+import orjson
+import pytest
 from starlette.applications import Starlette
 
+from gateway.api.chat import ChatFastLane
+from gateway.app import create_app
 from gateway.serve import FreezeAfterStartup
+from tests.conftest import CLIENT_KEY, chat_body
 
 
 async def _lifespan(app: Any) -> list[dict[str, Any]]:
@@ -41,3 +49,76 @@ async def test_startup_complete_freezes_what_exists_then() -> None:
         assert app.state.marker == "kept"  # attributes of the wrapped app stay reachable
     finally:
         gc.unfreeze()
+
+
+# -- the chat fast lane: same answers as the app's own route, without its middleware ----------
+
+
+@pytest.fixture
+async def both_apps(make_settings: Any) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Any]]:
+    """Two clients on ONE app (one lifespan): straight, and through ChatFastLane."""
+    app = create_app(make_settings(api_keys=[CLIENT_KEY]))
+    lane = ChatFastLane(app)
+    async with app.router.lifespan_context(app):
+        plain = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+        fast = httpx.AsyncClient(transport=httpx.ASGITransport(app=lane), base_url="http://gw")
+        async with plain, fast:
+            yield plain, fast, app
+
+
+AUTH = {"authorization": f"Bearer {CLIENT_KEY}"}
+ROUTE_HEADERS = ("x-netgpt-route", "x-netgpt-reason", "content-type")
+
+
+async def test_fast_lane_answers_the_edge_path_like_the_app(both_apps: Any, edge_fake: Any, cloud_fake: Any) -> None:
+    plain, fast, app = both_apps
+    before = app.state.metrics.registry.get_sample_value(
+        "netgpt_requests_total", {"route": "edge", "reason": "score_above_threshold", "status": "200"}
+    ) or 0.0
+    a = await plain.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
+    b = await fast.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
+    assert a.status_code == b.status_code == 200
+    for name in ROUTE_HEADERS:
+        assert a.headers[name] == b.headers[name]
+    assert a.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == \
+        b.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"]
+    after = app.state.metrics.registry.get_sample_value(
+        "netgpt_requests_total", {"route": "edge", "reason": "score_above_threshold", "status": "200"}
+    )
+    assert after == before + 2  # the lane reached the same service and metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [(b"{not json", AUTH, 400), (orjson.dumps(chat_body(n=3)), AUTH, 400), (orjson.dumps(chat_body()), {}, 401)],
+)
+async def test_fast_lane_errors_are_the_apps_envelopes(both_apps: Any, content: bytes, headers: dict[str, str], status: int) -> None:
+    plain, fast, _ = both_apps
+    kw = {"content": content, "headers": headers | {"content-type": "application/json"}}
+    a = await plain.post("/v1/chat/completions", **kw)
+    b = await fast.post("/v1/chat/completions", **kw)
+    assert a.status_code == b.status_code == status
+    assert a.json() == b.json()
+    assert set(b.json()["error"]) >= {"message", "type", "param", "code"}
+
+
+async def test_fast_lane_turns_an_unexpected_error_into_the_500_envelope(both_apps: Any, monkeypatch: Any) -> None:
+    plain, fast, app = both_apps
+
+    async def broken(*_args: Any) -> None:
+        raise RuntimeError("secret-ish detail that must not leak")
+
+    monkeypatch.setattr(app.state.service, "handle", broken)
+    b = await fast.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
+    assert b.status_code == 500
+    assert "secret-ish" not in b.text and "Traceback" not in b.text
+    assert b.json()["error"]["message"].startswith("internal error")
+
+
+async def test_fast_lane_passes_other_routes_and_methods_through(both_apps: Any) -> None:
+    plain, fast, _ = both_apps
+    for method, path in (("GET", "/v1/models"), ("GET", "/v1/chat/completions"), ("GET", "/healthz")):
+        a = await plain.request(method, path, headers=AUTH)
+        b = await fast.request(method, path, headers=AUTH)
+        assert a.status_code == b.status_code
+        assert a.json() == b.json()
