@@ -122,3 +122,14 @@ async def test_fast_lane_passes_other_routes_and_methods_through(both_apps: Any)
         b = await fast.request(method, path, headers=AUTH)
         assert a.status_code == b.status_code
         assert a.json() == b.json()
+
+
+def test_generated_request_ids_are_32_hex_and_unique() -> None:
+    from gateway.api.chat import _RequestIds
+
+    ids = _RequestIds()
+    drawn = [ids.next() for _ in range(10_000)]
+    assert len(set(drawn)) == len(drawn)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in drawn)
+    other = _RequestIds()  # another process draws another random half
+    assert other.next()[:16] != drawn[0][:16]
