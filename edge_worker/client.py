@@ -130,9 +130,14 @@ def token_logprobs(response: dict[str, Any]) -> list[float]:
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if not isinstance(content, list):
         return []
-    out = []
-    for item in content:
-        value = item.get("logprob") if isinstance(item, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out.append(float(value))
-    return out
+    # one comprehension: this runs over every generated token of every draft
+    return [
+        float(value)
+        for item in content
+        if isinstance(item, dict)
+        and isinstance(value := item.get("logprob"), _NUMBER)
+        and not isinstance(value, bool)  # bool is an int, not a log-prob
+    ]
+
+
+_NUMBER = (float, int)
