@@ -123,7 +123,8 @@ class BudgetSettings(BaseSettings):
     spend_per_hour_usd: float | None = Field(None, gt=0)
     window_s: float = Field(300.0, gt=0)
     step_size: float = Field(0.5, gt=0, description="dual ascent step η")
-    multiplier_max: float = Field(1000.0, gt=0)
+    # μ is in quality units per dollar: holding ρ with a cheap model needs thousands
+    multiplier_max: float = Field(1e6, gt=0)
     update_every: int = Field(20, ge=1, description="requests between μ updates")
 
 

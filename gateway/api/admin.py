@@ -91,8 +91,10 @@ async def router_state(request: Request, _auth: Authorized) -> dict[str, Any]:
     price = policy.prices()
     params = policy.params
     budget = state.budget.state() if state.budget is not None else {"multiplier": 0.0, "cloud_share": None}
+    details = getattr(policy.network, "state", None)  # live monitor: probe URLs, samples, errors
+    network = details() if callable(details) else snapshot.as_dict()
     return {
-        "network": snapshot.as_dict(),
+        "network": network,
         "threshold": terms.as_dict()
         | {
             "reference_request_bytes": REFERENCE_REQUEST_BYTES,
