@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from prometheus_client import Counter, Histogram
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamError, both_failed
@@ -99,6 +100,11 @@ class ChatService:
         self._offload_tool = offload_tool_definition(r.offload_tool) if r.offload_enabled else None
         self._shadow_slots = asyncio.Semaphore(r.shadow_max_concurrency)
         self._background: set[asyncio.Task[None]] = set()
+        # labelled children bound once: each .labels() call takes a lock and builds a key
+        self._edge_duration = metrics.upstream_duration.labels("edge")
+        self._cloud_duration = metrics.upstream_duration.labels("cloud")
+        self._answered: dict[tuple[str, str, int], Counter] = {}
+        self._route_duration: dict[str, Histogram] = {}
 
     # ---------------------------------------------------------------- entry point
     async def handle(
@@ -170,7 +176,7 @@ class ChatService:
             draft = await self.edge.draft(self.edge_body(raw))
         finally:
             trace.edge_s = time.perf_counter() - started
-            self.metrics.upstream_duration.labels("edge").observe(trace.edge_s)
+            self._edge_duration.observe(trace.edge_s)
         trace.draft = draft
         if draft.response_bytes >= self.settings.network.min_transfer_bytes:
             self.policy.network.observe_transfer(
@@ -248,7 +254,7 @@ class ChatService:
             answer = await self.cloud.complete(self.cloud_body(raw, stream=False))
         except UpstreamError as exc:
             trace.cloud_s = time.perf_counter() - started
-            self.metrics.upstream_duration.labels("cloud").observe(trace.cloud_s)
+            self._cloud_duration.observe(trace.cloud_s)
             self.metrics.upstream_errors.labels("cloud", exc.code or "error").inc()
             if draft_usable and not exc_is_callers_fault(exc):
                 trace.route, trace.reason = "edge", "cloud_unavailable"
@@ -268,7 +274,7 @@ class ChatService:
         kind: str,
     ) -> None:
         """Metrics, budget, network observation and the dataset record of a cloud answer."""
-        self.metrics.upstream_duration.labels("cloud").observe(answer.latency_s)
+        self._cloud_duration.observe(answer.latency_s)
         self.metrics.cloud_cost.inc(answer.cost_usd)
         self.metrics.cloud_tokens.labels("input").inc(answer.input_tokens)
         self.metrics.cloud_tokens.labels("output").inc(answer.output_tokens)
@@ -436,8 +442,15 @@ class ChatService:
 
     def _finish(self, trace: RouteTrace, status: int) -> None:
         elapsed = time.perf_counter() - trace.started
-        self.metrics.requests.labels(trace.route, trace.reason, str(status)).inc()
-        self.metrics.request_duration.labels(trace.route).observe(elapsed)
+        key = (trace.route, trace.reason, status)
+        answered = self._answered.get(key)
+        if answered is None:  # a handful of (route, reason, status) combinations exist
+            answered = self._answered[key] = self.metrics.requests.labels(trace.route, trace.reason, str(status))
+        answered.inc()
+        duration = self._route_duration.get(trace.route)
+        if duration is None:
+            duration = self._route_duration[trace.route] = self.metrics.request_duration.labels(trace.route)
+        duration.observe(elapsed)
         if self.settings.log_requests:
             log.info(
                 "chat completion",
