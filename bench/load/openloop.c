@@ -113,9 +113,10 @@ static long framed(const char *buf, size_t n, int *status) {
         p = eol + 2;
     }
     if (chunked) {
-        const char *last = memmem(buf + head, n - head, "0\r\n\r\n", 5);
+        /* the last chunk: a size line "0" right after a CRLF (the head's own, when empty) */
+        const char *last = memmem(buf + head - 2, n - head + 2, "\r\n0\r\n\r\n", 7);
         if (!last) return 0;
-        return (long)(last - buf) + 5;
+        return (long)(last - buf) + 7;
     }
     if (length < 0) return -1; /* close-delimited bodies are not supported */
     return n >= head + (size_t)length ? (long)(head + (size_t)length) : 0;
