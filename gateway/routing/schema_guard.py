@@ -39,24 +39,67 @@ class SchemaCheck:
 OK_NO_CALLS = SchemaCheck(True)
 
 
+def _refuse_remote(uri: str) -> Any:
+    raise fastjsonschema.JsonSchemaDefinitionException(f"remote $ref '{uri}' is not allowed")
+
+
+# A client's schema must never make the gateway open a URL: every scheme a $ref could name is
+# answered by a refusal instead of fastjsonschema's default (urllib) resolver.
+_NO_REMOTE = dict.fromkeys(("http", "https", "file", "ftp", "data", "urn"), _refuse_remote)
+
+
+def _remote_refs(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            return True
+        return any(_remote_refs(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_remote_refs(value) for value in node)
+    return False
+
+
+def _compile(schema: Mapping[str, Any]) -> Validator:
+    """Compile a client-supplied schema; every way it can be unusable becomes a
+    ``JsonSchemaDefinitionException`` (a bad regex in ``pattern`` raises ``re.error`` from
+    inside fastjsonschema, for one)."""
+    if _remote_refs(schema):
+        raise fastjsonschema.JsonSchemaDefinitionException("only local '#/...' $refs are allowed")
+    try:
+        validator: Validator = fastjsonschema.compile(dict(schema), handlers=_NO_REMOTE)
+    except fastjsonschema.JsonSchemaDefinitionException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any compile failure means "unusable schema"
+        raise fastjsonschema.JsonSchemaDefinitionException(f"{type(exc).__name__}: {exc}") from None
+    return validator
+
+
 class ValidatorCache:
-    """Compiled validators keyed by the schema's canonical JSON; LRU-bounded."""
+    """Compiled validators keyed by the schema's canonical JSON; LRU-bounded. A schema that
+    cannot be compiled is cached too (as its error), so it is not recompiled per request."""
 
     def __init__(self, max_size: int = 4096) -> None:
         self._max = max_size
-        self._cache: OrderedDict[bytes, Validator] = OrderedDict()
+        self._cache: OrderedDict[bytes, Validator | fastjsonschema.JsonSchemaDefinitionException] = (
+            OrderedDict()
+        )
 
     def get(self, schema: Mapping[str, Any] | None) -> Validator:
         key = orjson.dumps(schema or {}, option=orjson.OPT_SORT_KEYS)
         found = self._cache.get(key)
-        if found is not None:
+        if found is None:
+            try:
+                found = _compile(schema or {"type": "object"})
+            except fastjsonschema.JsonSchemaDefinitionException as exc:
+                found = exc
+            self._cache[key] = found
+            if len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        else:
             self._cache.move_to_end(key)
-            return found
-        validator: Validator = fastjsonschema.compile(dict(schema or {"type": "object"}))
-        self._cache[key] = validator
-        if len(self._cache) > self._max:
-            self._cache.popitem(last=False)
-        return validator
+        if isinstance(found, fastjsonschema.JsonSchemaDefinitionException):
+            raise found
+        return found
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -66,3 +66,34 @@ def test_guard_never_raises_and_agrees_with_required(arguments):
         assert not check.valid
     if check.valid:
         assert isinstance(arguments["city"], str)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "object", "properties": {"city": {"type": "string", "pattern": "("}}},
+        {"type": 5},
+        {"type": "object", "properties": {"city": {"$ref": "#/definitions/missing"}}},
+    ],
+)
+def test_unusable_client_schema_is_an_invalid_draft_not_a_crash(bad):
+    cache = sg.ValidatorCache()
+    for _ in range(2):  # the second time comes from the cache
+        check = sg.check_tool_calls([call("f", {"city": "x"})], {"f": bad}, cache)
+        assert not check.valid and check.error == sg.INVALID_SCHEMA
+
+
+def test_remote_refs_are_never_fetched():
+    import socket
+
+    with socket.socket() as server:  # a listener that records whether anyone connects
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        for ref in (f"http://127.0.0.1:{port}/s.json", "file:///etc/passwd", "other.json#/x"):
+            schema = {"type": "object", "properties": {"city": {"$ref": ref}}}
+            check = sg.check_tool_calls([call("f", {"city": "x"})], {"f": schema}, sg.ValidatorCache())
+            assert not check.valid and check.error == sg.INVALID_SCHEMA
+        with pytest.raises(TimeoutError):
+            server.accept()
