@@ -264,3 +264,13 @@ async def test_content_is_logged_only_when_asked(app_client_factory, make_settin
     await post(gw, chat_body())
     lines = [r for r in caplog.records if r.name == "netgpt.content"]
     assert lines and lines[0].messages[0]["content"] == "What is the weather in Oslo?"
+
+
+async def test_slow_cloud_ends_within_its_timeout_with_the_draft(app_client_factory, make_settings):
+    import time
+
+    gw = await app_client_factory(make_settings(cloud={"read_timeout_s": 0.5, "max_retries": 0}))
+    started = time.perf_counter()
+    resp = await post(gw, chat_body(x_fake={"edge": {"logprob": -4.0}, "cloud": {"delay_s": 5.0}}))
+    assert time.perf_counter() - started < 2.5, "no hang: the cloud's read timeout ends the wait"
+    assert (resp.headers["x-netgpt-route"], resp.headers["x-netgpt-reason"]) == ("edge", "cloud_unavailable")
