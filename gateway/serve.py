@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gc
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+# set by `netgpt serve` for its uvicorn workers (internal, not a setting)
+WORKERS_ENV = "_NETGPT_SERVE_WORKERS"
 
 # Cyclic GC: a request allocates hundreds of containers (parsed JSON), so with Python's default
 # gen-0 threshold of 700 the collector ran every request or two and, as in-flight objects got
@@ -68,8 +76,42 @@ class FreezeAfterStartup:
         await self.app(scope, receive, send_and_freeze)
 
 
+_slot_lock: int | None = None  # held for the worker's whole life
+
+
+def claim_slot(data_dir: Path, workers: int) -> tuple[int, int]:
+    """(slot, fd): the lowest worker slot no live process holds, locked with ``flock``.
+
+    A dead worker's lock goes with it, so its replacement takes the same slot and finds (and
+    drains) the spool the dead one left."""
+    locks = data_dir / "workers"
+    locks.mkdir(parents=True, exist_ok=True)
+    for slot in range(4 * workers):
+        fd = os.open(locks / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return slot, fd
+    raise RuntimeError(f"no free worker slot in {locks}: is another `netgpt serve` using this NETGPT_DATA_DIR?")
+
+
+def worker_settings(settings: Settings, slot: int) -> Settings:
+    """A worker's settings: its own data dir for the dataset spool (the spool admits one
+    process), the calibration file still the shared one. Slot 0 keeps NETGPT_DATA_DIR, so
+    ``netgpt dataset drain`` and one-worker setups see the same spool as before."""
+    if slot == 0:
+        return settings
+    calibration = settings.calibration.model_copy(update={"file": settings.calibration_file})
+    return settings.model_copy(
+        update={"data_dir": settings.data_dir / "workers" / str(slot), "calibration": calibration}
+    )
+
+
 def app_factory() -> Any:
     """Entry point for uvicorn workers (``gateway.serve:app_factory``, factory=True)."""
+    global _slot_lock
     from gateway.api.chat import ChatFastLane
     from gateway.app import create_app
     from gateway.config import load_settings
@@ -77,6 +119,10 @@ def app_factory() -> Any:
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    workers = int(os.environ.get(WORKERS_ENV, "1"))
+    if workers > 1:
+        slot, _slot_lock = claim_slot(settings.data_dir, workers)
+        settings = worker_settings(settings, slot)
     gc.set_threshold(*GC_THRESHOLDS)
     return FreezeAfterStartup(ChatFastLane(create_app(settings)))
 
@@ -100,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    os.environ[WORKERS_ENV] = str(args.workers)  # the spawned workers inherit it
     uvicorn.run(
         "gateway.serve:app_factory",
         factory=True,

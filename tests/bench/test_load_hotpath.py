@@ -1,10 +1,18 @@
 """Hot-path pieces the load benchmark's profiles led to: the GC freeze after startup and the
-chat fast lane that ``netgpt serve`` puts in front of the app."""
+chat fast lane that ``netgpt serve`` puts in front of the app, request ids, and the per-worker
+dataset spool that ``netgpt serve --workers N`` needs."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +22,7 @@ from starlette.applications import Starlette
 
 from gateway.api.chat import ChatFastLane
 from gateway.app import create_app
-from gateway.serve import FreezeAfterStartup
+from gateway.serve import FreezeAfterStartup, claim_slot, worker_settings
 from tests.conftest import CLIENT_KEY, chat_body
 
 
@@ -133,3 +141,65 @@ def test_generated_request_ids_are_32_hex_and_unique() -> None:
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in drawn)
     other = _RequestIds()  # another process draws another random half
     assert other.next()[:16] != drawn[0][:16]
+
+
+# -- netgpt serve --workers N: one dataset spool per worker -----------------------------------
+
+
+def test_workers_claim_distinct_slots_and_a_dead_workers_slot_is_reused(tmp_path: Path) -> None:
+    first, fd0 = claim_slot(tmp_path, 2)
+    second, fd1 = claim_slot(tmp_path, 2)
+    assert (first, second) == (0, 1)
+    os.close(fd0)  # the worker in slot 0 died: its lock went with it
+    again, fd2 = claim_slot(tmp_path, 2)
+    assert again == 0
+    os.close(fd1)
+    os.close(fd2)
+
+
+def test_a_workers_settings_move_the_spool_but_not_the_calibration(make_settings: Any) -> None:
+    settings = make_settings()
+    assert worker_settings(settings, 0) is settings
+    other = worker_settings(settings, 1)
+    assert other.data_dir == settings.data_dir / "workers" / "1"
+    assert other.calibration_file == settings.calibration_file
+    assert other.edge == settings.edge and other.cloud == settings.cloud
+
+
+def test_serve_with_two_workers_starts_both_and_answers(tmp_path: Path, edge_server: Any, cloud_server: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETGPT_")}
+    env.update(
+        NETGPT_EDGE_BASE_URL=edge_server[1].url + "/v1", NETGPT_EDGE_MODEL="edge-small",
+        NETGPT_CLOUD_BASE_URL=cloud_server[1].url + "/v1", NETGPT_CLOUD_MODEL="cloud-large",
+        NETGPT_NETWORK_PROBES_ENABLED="false", NETGPT_DATA_DIR=str(tmp_path), NETGPT_LOG_LEVEL="warning",
+    )
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "netgpt serve --workers 2 did not come up"
+            time.sleep(0.2)
+        resp = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=chat_body(), timeout=10)
+        assert resp.status_code == 200 and resp.headers["x-netgpt-route"] == "edge"
+        # both workers got through startup, each with a spool of its own
+        deadline = time.monotonic() + 20
+        while not ((tmp_path / "dataset").is_dir() and (tmp_path / "workers" / "1" / "dataset").is_dir()):
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the second worker has no spool of its own"
+            time.sleep(0.2)
+        assert "failed to start" not in (tmp_path / "serve.log").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
