@@ -61,6 +61,22 @@ def summarize_rate(rounds: Mapping[str, Sequence[FixedRate]]) -> dict[str, dict[
     return out
 
 
+def summarize_workers(per: Mapping[str, Sequence[Saturation]], connections: int) -> dict[str, Any]:
+    """1 vs 2 workers: RPS ratio, and CPU per request (equal: the second worker costs nothing
+    extra; the rest of the gap is the load generator and nginx sharing the two cores)."""
+    one = median([r.rps for r in per["1"]])
+    two = median([r.rps for r in per["2"]])
+    cost = {k: median([r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None] or [float("nan")])
+            for k, runs in per.items()}
+    cores = {k: median([r.cpu_s / (r.requests / r.rps) for r in runs if r.cpu_s is not None and r.rps] or [float("nan")])
+             for k, runs in per.items()}
+    return {
+        "1": one, "2": two, "ratio": two / one if one else float("nan"), "connections": connections,
+        "cpu_us_per_request": cost, "gateway_cores_busy": cores,
+        "rounds": {k: [asdict(r) for r in runs] for k, runs in per.items()},
+    }
+
+
 def derive(saturation: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """Overheads over the direct call and ratios to LiteLLM."""
     out: dict[str, Any] = {}
@@ -168,8 +184,13 @@ def table(result: Mapping[str, Any]) -> str:
     if workers:
         lines += [
             "",
-            "Workers (gateway edge path, wrk and nginx on the same 2 cores, unpinned):",
+            f"Workers (gateway edge path, wrk -c{workers.get('connections')} and nginx on the same 2 cores, unpinned):",
             f"  1 worker {workers['1']:.0f} RPS, 2 workers {workers['2']:.0f} RPS, ratio {workers['ratio']:.2f}",
+            "  gateway cores busy {} / {}, CPU us per request {} / {}".format(
+                _num(workers.get("gateway_cores_busy", {}).get("1")), _num(workers.get("gateway_cores_busy", {}).get("2")),
+                _num(workers.get("cpu_us_per_request", {}).get("1"), ".0f"),
+                _num(workers.get("cpu_us_per_request", {}).get("2"), ".0f"),
+            ),
         ]
     soak = result.get("soak")
     if soak:

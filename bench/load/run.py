@@ -138,10 +138,12 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             script.write_text(loadgen.lua_script(t.body))
             files[t.name] = (body_file, script)
 
-        def saturate(t: targets.Target, seconds: float, cpus: str | None = other_cpu) -> loadgen.Saturation:
+        def saturate(
+            t: targets.Target, seconds: float, cpus: str | None = other_cpu, connections: int | None = None
+        ) -> loadgen.Saturation:
             with procs.only_running(under_test, t.server):
                 cpu = t.server.cpu_seconds() if t.server is not None else None
-                run = loadgen.run_wrk(t.url, files[t.name][1], seconds, opts.connections, cpus)
+                run = loadgen.run_wrk(t.url, files[t.name][1], seconds, connections or opts.connections, cpus)
                 if t.server is not None and cpu is not None:
                     run = dataclasses.replace(run, cpu_s=t.server.cpu_seconds() - cpu)
                 return run
@@ -187,20 +189,23 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             files[two.name] = files[EDGE]
             all_cpus = set(range(os.cpu_count() or 1))
             _set_affinity(gw_edge, all_cpus)
-            per: dict[str, list[float]] = {"1": [], "2": []}
+            # uvicorn's workers share one listening socket and a connection stays with the worker
+            # that accepted it: 16 connections opened at once all went to one worker, so this
+            # phase opens 4x as many (--connections x 4, at least 64) to spread them
+            conns = max(64, 4 * opts.connections)
+            per: dict[str, list[loadgen.Saturation]] = {"1": [], "2": []}
             try:
-                saturate(two, opts.warmup_s, None)
+                saturate(two, opts.warmup_s, None, conns)
                 for r in range(opts.rounds):
                     step(f"workers round {r + 1}/{opts.rounds}")
-                    per["1"].append(saturate(tgts[EDGE], opts.saturation_s, None).rps)
-                    per["2"].append(saturate(two, opts.saturation_s, None).rps)
+                    per["1"].append(saturate(tgts[EDGE], opts.saturation_s, None, conns))
+                    per["2"].append(saturate(two, opts.saturation_s, None, conns))
             finally:
                 if pin:
                     _set_affinity(gw_edge, {int(SERVER_CPU)})
                 gw2.stop()
                 under_test.remove(gw2)
-            one, both = report.median(per["1"]), report.median(per["2"])
-            result["workers"] = {"1": one, "2": both, "ratio": both / one if one else float("nan"), "rounds": per}
+            result["workers"] = report.summarize_workers(per, conns)
 
         if opts.soak_s > 0:
             rate = opts.soak_rate or round(result["saturation"][EDGE]["rps"] / 2)

@@ -174,3 +174,13 @@ def test_openloop_refuses_bad_arguments(tmp_path: Path) -> None:
     binary = loadgen.build_openloop(tmp_path / "tools")
     done = subprocess.run([str(binary), "localhost", "1", "/", "x", "0", "1", "1", "0"], capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "positive" in done.stderr
+
+
+def test_worker_scaling_reports_the_ratio_and_the_cost_per_request() -> None:
+    per = {"1": [_sat(2000, 4.0), _sat(2200, 4.4)], "2": [_sat(3600, 7.2), _sat(3800, 7.6)]}
+    out = report.summarize_workers(per, 64)
+    assert out["ratio"] == pytest.approx(3700 / 2100)
+    assert out["cpu_us_per_request"]["1"] == pytest.approx(500.0)
+    assert out["cpu_us_per_request"]["2"] == pytest.approx(500.0)  # no extra cost per request
+    assert out["gateway_cores_busy"]["2"] == pytest.approx(1.85)
+    assert "ratio 1.76" in report.table({"workers": out})
