@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--connections", type=int, default=16, help="connections of the load generators (default %(default)s)")
     parser.add_argument(
         "--rates", type=_rates, default=[50.0, 1000.0],
-        help="fixed request rates, comma-separated (default 50,1000); LiteLLM joins a rate at most 0.6x its saturated RPS",
+        help="fixed request rates, comma-separated (default 50,1000); LiteLLM joins a rate at most 0.8x its saturated RPS",
     )
     parser.add_argument(
         "--latency-rate", type=float, default=1000.0,

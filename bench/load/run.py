@@ -170,7 +170,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
         result["fixed_rate"] = {}
         for rate in opts.rates:
             names = [DIRECT, DIRECT_CLOUD, EDGE, FALLBACK]
-            if LITELLM in tgts and rate <= 0.6 * lite_rps:
+            if LITELLM in tgts and rate <= 0.8 * lite_rps:
                 names.insert(2, LITELLM)
             rate_rounds: dict[str, list[loadgen.FixedRate]] = {n: [] for n in names}
             for r in range(opts.rounds):
