@@ -48,6 +48,10 @@ static int epfd;
 static double *lat;
 static size_t nlat, caplat;
 static long completed, errors, non2xx, reconnects;
+/* worst latency of the requests due in each second of the run: shows when a stall happened */
+static double *worst;
+static size_t nworst;
+static double t_zero;
 
 static double now_s(void) {
     struct timespec ts;
@@ -201,6 +205,9 @@ int main(int argc, char **argv) {
     double *queue = malloc(qcap * sizeof *queue);
     long scheduled = 0, late = 0;
     double t0 = now_s(), t_end = t0 + warmup + seconds, measure_from = t0 + warmup;
+    t_zero = t0;
+    nworst = (size_t)(warmup + seconds) + 1;
+    worst = calloc(nworst, sizeof *worst);
     double drain_until = t_end + 2.0;
     struct epoll_event events[256];
     for (;;) {
@@ -264,6 +271,8 @@ int main(int argc, char **argv) {
                 completed++;
                 if (status < 200 || status >= 300) non2xx++;
                 if (c->measured) record(done - c->due);
+                size_t second = (size_t)(c->due - t_zero);
+                if (second < nworst && done - c->due > worst[second]) worst[second] = done - c->due;
                 c->busy = 0;
                 c->got = 0;
                 if (qhead < qtail) {
@@ -283,9 +292,12 @@ int main(int argc, char **argv) {
            "\"scheduled\": %ld, \"completed\": %ld, \"measured\": %zu, \"errors\": %ld, "
            "\"non2xx\": %ld, \"unfinished\": %ld, \"dropped\": %ld, \"reconnects\": %ld, "
            "\"elapsed_s\": %.3f, \"achieved_rps\": %.3f, \"mean_ms\": %.4f, \"p50_ms\": %.4f, "
-           "\"p90_ms\": %.4f, \"p99_ms\": %.4f, \"p999_ms\": %.4f, \"max_ms\": %.4f}\n",
+           "\"p90_ms\": %.4f, \"p99_ms\": %.4f, \"p999_ms\": %.4f, \"max_ms\": %.4f, ",
            rate, seconds, warmup, nconn, scheduled, completed, nlat, errors, non2xx, unfinished,
            late, reconnects - (long)0, elapsed, (double)nlat / seconds, nlat ? sum / (double)nlat * 1e3 : -1,
            pct(0.5), pct(0.9), pct(0.99), pct(0.999), nlat ? lat[nlat - 1] * 1e3 : -1);
+    printf("\"worst_ms_per_second\": [");
+    for (size_t i = 0; i < nworst; i++) printf("%s%.2f", i ? ", " : "", worst[i] * 1e3);
+    printf("]}\n");
     return 0;
 }

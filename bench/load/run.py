@@ -219,6 +219,16 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
     return result
 
 
+def _cpu_busy_s(cpu: int) -> float:
+    """Seconds CPU ``cpu`` has spent busy (anything but idle and iowait) since boot."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith(f"cpu{cpu} "):
+                ticks = [int(v) for v in line.split()[1:]]
+                return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 def soak(
     t: targets.Target, body_file: Path, openloop: Path, rate: float, opts: Options,
     under_test: list[procs.Server], cpus: str | None,
@@ -231,24 +241,41 @@ def soak(
         cpus,
     )
     samples: list[tuple[float, int]] = []
+    # per 5 s: the gateway's CPU and all of CPU 0's, to tell its own load from other jobs'
+    cpu: list[tuple[float, float, float]] = []
     started = time.monotonic()
     with procs.only_running(under_test, t.server):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while proc.poll() is None:
-            samples.append((time.monotonic() - started, t.server.rss_bytes()))
+            at = time.monotonic() - started
+            samples.append((at, t.server.rss_bytes()))
+            cpu.append((at, t.server.cpu_seconds(), _cpu_busy_s(int(SERVER_CPU))))
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
         out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"openloop failed ({proc.returncode}): {err.strip()[-300:]}")
-    run = loadgen.FixedRate.from_openloop(orjson.loads(out))
-    # growth from the first minute's end (allocators and caches settle) to the last sample
+    report_ = orjson.loads(out)
+    run = loadgen.FixedRate.from_openloop(report_)
+    # growth from the first minute's end to the last sample, and over the second half alone
+    # (a plateau after warm-up is not a leak; growth in the second half is)
     settled = [rss for at, rss in samples if at >= min(60.0, opts.soak_s / 10)] or [s[1] for s in samples]
+    half = [rss for at, rss in samples if at >= opts.soak_s / 2] or [samples[-1][1]]
     start_rss, end_rss = settled[0], samples[-1][1]
+    windows = [
+        {"at_s": round(b[0], 1), "gateway_cpu": round((b[1] - a[1]) / (b[0] - a[0]), 3),
+         "cpu0_busy": round((b[2] - a[2]) / (b[0] - a[0]), 3)}
+        for a, b in zip(cpu, cpu[1:], strict=False) if b[0] > a[0]
+    ]
+    worst = report_.get("worst_ms_per_second", [])
     return {
         "seconds": opts.soak_s, "rate": rate, "completed": run.completed, "errors": run.errors,
         "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms,
         "rss_start_mb": start_rss / 2**20, "rss_end_mb": end_rss / 2**20,
         "rss_growth_pct": 100.0 * (end_rss - start_rss) / start_rss if start_rss else float("nan"),
+        "rss_growth_second_half_pct": 100.0 * (end_rss - half[0]) / half[0] if half[0] else float("nan"),
+        "seconds_with_a_request_over_100ms": sum(1 for w in worst if w > 100),
+        "worst_ms_per_second": worst,
+        "cpu_windows": windows,
         "rss_samples": [(round(at, 1), rss) for at, rss in samples],
     }
