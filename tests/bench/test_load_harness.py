@@ -166,7 +166,8 @@ async def test_openloop_sends_the_scheduled_requests_and_reports_json(tmp_path: 
     parsed = orjson.loads(out)
     run = FixedRate.from_openloop(parsed)
     assert run.errors == 0
-    assert 0 < max(parsed["worst_ms_per_second"]) <= run.max_ms + 1e-6 or run.max_ms == 0
+    # one slot per second of the run, warm-up included (0.6 s: one slot)
+    assert len(parsed["worst_ms_per_second"]) == 1 and parsed["worst_ms_per_second"][0] > 0
     assert run.completed == len(seen) >= 100  # 0.6 s at 200/s, all answered
     assert set(seen) == {len(request_bytes())}  # the body arrived whole every time
     assert 0 < run.p50_ms <= run.p99_ms <= run.max_ms
