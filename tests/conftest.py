@@ -142,6 +142,7 @@ class AppClient:
 
 @pytest.fixture
 async def app_client_factory() -> AsyncIterator[Callable[[Settings], Any]]:
+    from gateway.api.chat import ChatFastLane
     from gateway.app import create_app
 
     stack: list[Any] = []
@@ -150,8 +151,9 @@ async def app_client_factory() -> AsyncIterator[Callable[[Settings], Any]]:
         app = create_app(settings)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
+        # the same wrapping `netgpt serve` applies: chat requests take the fast lane
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=30
+            transport=httpx.ASGITransport(app=ChatFastLane(app)), base_url="http://gateway", timeout=30
         )
         stack.append((lifespan, client))
         return AppClient(app, client)
@@ -172,6 +174,7 @@ class GatewayServer:
     """The gateway under a real uvicorn server (lifespan on) in a background thread."""
 
     def __init__(self, settings: Settings) -> None:
+        from gateway.api.chat import ChatFastLane
         from gateway.app import create_app
 
         self.app = create_app(settings)
@@ -179,7 +182,7 @@ class GatewayServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="on", loop="asyncio", http="httptools",
+            ChatFastLane(self.app), log_level="warning", lifespan="on", loop="asyncio", http="httptools",
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
