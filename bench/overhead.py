@@ -26,31 +26,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Current weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "city": {"type": "string", "description": "City name"},
-                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                },
-                "required": ["city", "unit"],
-            },
-        },
-    }
-]
-BODY = {
-    "model": "auto",
-    "messages": [
-        {"role": "system", "content": "You are a helpful assistant that calls tools."},
-        {"role": "user", "content": "What's the weather in Oslo in celsius?"},
-    ],
-    "tools": TOOLS,
-}
+from bench.load.bodies import request_body
+
+# the load benchmark's tool-calling request (~1.7 KB, three tools, a second turn)
+BODY = request_body("auto")
 
 
 def free_port() -> int:
