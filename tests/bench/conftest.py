@@ -1,4 +1,4 @@
-"""A small data directory in the shape of ../shared/data, generated per test session.
+"""A small data directory in the shape of the shared BFCL/outcomes/traces data, generated per test session.
 
 Tests never read the shared data; they write their own BFCL v1 files, outcome table and traces.
 """
