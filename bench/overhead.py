@@ -3,7 +3,7 @@
     python -m bench.overhead --requests 4000 --concurrency 8
 
 Starts the fake vLLM upstream (edge) and the fake OpenAI upstream (cloud) and the gateway
-(``netgpt serve``) as separate processes on loopback, then sends the same tool-calling request
+(``netgpt serve``) as separate processes on loopback (``bench.load.procs``), then sends the same tool-calling request
 alternately in rounds (direct, gateway) from one aiohttp client and prints p50/p99 of each and
 the difference. Where ``taskset`` exists, the gateway is pinned to CPU 0 and everything else to
 CPU 1. The upstream is a fake that answers at once, so the figures are the gateway's own cost.
@@ -14,51 +14,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
+from bench.load import procs
 from bench.load.bodies import request_body
+from bench.load.procs import free_port
 
 # the load benchmark's tool-calling request (~1.7 KB, three tools, a second turn)
 BODY = request_body("auto")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def spawn(
-    cmd: list[str], cpu: int | None, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", str(cpu), *cmd]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-async def wait_ready(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up")
-            await asyncio.sleep(0.1)
 
 
 async def load(
@@ -90,38 +62,8 @@ def pct(values: Sequence[float], q: float) -> float:
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     edge_port, cloud_port, gw_port = free_port(), free_port(), free_port()
     py = sys.executable
-    procs = [
-        spawn(
-            [
-                py,
-                "-m",
-                "edge_worker.fakes",
-                "--port",
-                str(edge_port),
-                "--name",
-                "edge",
-                "--model",
-                "edge",
-            ],
-            1,
-        ),
-        spawn(
-            [
-                py,
-                "-m",
-                "edge_worker.fakes",
-                "--port",
-                str(cloud_port),
-                "--name",
-                "cloud",
-                "--model",
-                "cloud",
-                "--flavor",
-                "openai",
-            ],
-            1,
-        ),
-    ]
+    logdir = Path(tempfile.mkdtemp(prefix="netgpt-overhead-"))
+    fake = [py, "-m", "edge_worker.fakes", "--no-record", "--port"]
     env = dict(os.environ)
     env.update(
         NETGPT_EDGE_BASE_URL=f"http://127.0.0.1:{edge_port}/v1",
@@ -130,35 +72,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         NETGPT_CLOUD_MODEL="cloud",
         NETGPT_NETWORK_PROBES_ENABLED="false",
         NETGPT_LOG_LEVEL="warning",
+        NETGPT_DATA_DIR=str(logdir / "var"),
     )
     env.pop("NETGPT_REDIS_URL", None)
-    # what `netgpt serve` runs: uvicorn with uvloop and httptools on the app factory
-    procs.append(
-        spawn(
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "gateway.serve:app_factory",
-                "--factory",
-                "--port",
-                str(gw_port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            0,
-            env,
-        )
-    )
+    servers = [
+        procs.start("edge", [*fake, str(edge_port), "--name", "edge", "--model", "edge"],
+                    cpus="1", logdir=logdir),
+        procs.start("cloud", [*fake, str(cloud_port), "--name", "cloud", "--model", "cloud",
+                              "--flavor", "openai"], cpus="1", logdir=logdir),
+        # what operators run: netgpt serve (uvicorn, uvloop, httptools)
+        procs.start("gateway", [py, "-m", "gateway.cli", "serve", "--port", str(gw_port)],
+                    cpus="0", logdir=logdir, env=env),
+    ]
     try:
-        await wait_ready(f"http://127.0.0.1:{edge_port}/health")
-        await wait_ready(f"http://127.0.0.1:{cloud_port}/health")
-        await wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
+        procs.wait_ready(servers[0], f"http://127.0.0.1:{edge_port}/health")
+        procs.wait_ready(servers[1], f"http://127.0.0.1:{cloud_port}/health")
+        procs.wait_ready(servers[2], f"http://127.0.0.1:{gw_port}/healthz")
         direct_url = f"http://127.0.0.1:{edge_port}/v1/chat/completions"
         gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
         direct_body = orjson.dumps(BODY | {"model": "edge", "logprobs": True, "top_logprobs": 1})
@@ -178,10 +107,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     gw_url, gw_body, args.requests // rounds, args.concurrency, session
                 )
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+        for server in servers:
+            server.stop()
     return {
         "requests": len(gateway),
         "concurrency": args.concurrency,

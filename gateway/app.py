@@ -32,7 +32,7 @@ from gateway.calibration_state import CalibrationHolder
 from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, RequestError
 from gateway.metrics import GatewayMetrics
-from gateway.policy import Prices, RoutingPolicy, StaticNetwork
+from gateway.policy import Prices, RoutingPolicy, StaticNetwork, flat_prices
 from gateway.ports import NetworkView
 from gateway.pricing_file import load_price_schedule
 from gateway.routing.state import LinkEstimate
@@ -86,9 +86,7 @@ def price_function(settings: Settings) -> Callable[[float], Prices]:
     Raises ``ConfigError`` (naming the variable) when the schedule file is unusable."""
     schedule = load_price_schedule(settings.cloud.price_schedule_file)
     if schedule is None:
-        c = settings.cloud
-        flat = Prices(c.price_input_per_mtok / 1e6, c.price_output_per_mtok / 1e6)
-        return lambda _now: flat
+        return flat_prices(settings)
     model = settings.cloud.model
     try:
         schedule.price_at(model, time.time())
@@ -136,7 +134,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     )
     state.policy = policy
     state.edge = EdgeClient(settings)
-    state.cloud = CloudClient(settings, price=lambda now: (prices(now).input, prices(now).output))
+    state.cloud = CloudClient(settings, price=prices)
     state.service = ChatService(
         settings,
         edge=state.edge,
@@ -146,8 +144,6 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         sink=state.dataset,
         budget=state.budget,
     )
-    state.calibration_meta = state.calibration.meta
-    state.refit_calibration = lambda: state.calibration.refit(state.redis)
     for component in (network, state.budget, state.dataset):
         start = getattr(component, "start", None)
         if component is not None and start is not None:

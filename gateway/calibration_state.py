@@ -48,11 +48,9 @@ class CalibrationHolder:
         bind_calibration_age(self.metrics, self._meta)
 
     def meta(self) -> dict[str, Any]:
-        out = dict(self._meta)
-        fitted_at = out.get("fitted_at")
-        out["fitted"] = self._fit is not None
-        out["age_s"] = time.time() - fitted_at if isinstance(fitted_at, int | float) else None
-        return out
+        from gateway.calibrate import calibration_state
+
+        return calibration_state(self._meta, time.time()) | {"fitted": self._fit is not None}
 
     async def refit(self, redis: Any) -> dict[str, Any]:
         """Refit from the logged records (the Redis stream, or the spool without Redis) and

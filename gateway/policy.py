@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.config import Settings
 from gateway.ports import NetworkView
@@ -26,12 +26,19 @@ from gateway.routing.threshold import (
 BYTES_PER_TOKEN = 4.0
 
 
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """USD per token, now."""
+class Prices(NamedTuple):
+    """USD per token, now: ``(input, output)``, the pair ``cloud_adapter``'s price callables
+    return, so one callable serves both the threshold and the cost."""
 
     input: float
     output: float
+
+
+def flat_prices(settings: Settings) -> Callable[[float], Prices]:
+    """The same price at every time, from the settings' per-million-token prices."""
+    c = settings.cloud
+    flat = Prices(c.price_input_per_mtok / 1e6, c.price_output_per_mtok / 1e6)
+    return lambda _now: flat
 
 
 class StaticNetwork:
@@ -65,9 +72,7 @@ class RoutingPolicy:
         self.network = network
         self.params = ThresholdParams(r.q_cloud, r.lambda_latency, r.lambda_cost)
         self.calibrator = calibrator
-        c = settings.cloud
-        flat = Prices(c.price_input_per_mtok / 1e6, c.price_output_per_mtok / 1e6)
-        self._prices = prices or (lambda _now: flat)
+        self._prices = prices or flat_prices(settings)
         self._multiplier = multiplier or (lambda: 0.0)
         self._stale = LinkEstimate(r.stale_rtt_s, r.stale_bandwidth_bytes_per_s, stale=True)
 

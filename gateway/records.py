@@ -16,7 +16,7 @@ from gateway.routing.schema_guard import SchemaCheck
 from gateway.routing.score import DraftFeatures
 from gateway.routing.state import NetworkState
 
-_NOT_STORED = ("stream", "stream_options", "x_fake")
+_NOT_STORED = ("stream", "stream_options")
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 class Budget(Protocol):
     def record(self, route: str, cost_usd: float, now: float) -> None: ...
 
-    def state(self) -> dict[str, Any]: ...
+    def exhausted(self) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -316,7 +316,7 @@ class ChatService:
             cost_usd=answer.cost_usd,
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,
-            price_per_token=(self.policy.prices().input, self.policy.prices().output),
+            price_per_token=self.policy.prices(),
             models=(self.edge_model, self.cloud_model),
         )
         self.sink.submit(record)
@@ -367,7 +367,7 @@ class ChatService:
         rate = self.settings.routing.shadow_rate
         if rate <= 0 or trace.reason == "forced" or self.rng() >= rate:
             return
-        if self._shadow_slots.locked() or self._budget_spent():
+        if self._shadow_slots.locked() or (self.budget is not None and self.budget.exhausted()):
             self.metrics.shadow_requests.labels("skipped").inc()
             return
         task = asyncio.get_running_loop().create_task(self._shadow(raw, trace))
@@ -384,16 +384,6 @@ class ChatService:
             self.metrics.shadow_requests.labels("ok").inc()
             trace.cloud_s = answer.latency_s
             self._after_cloud(raw, trace, tool_schemas(raw.get("tools")), answer, kind="shadow")
-
-    def _budget_spent(self) -> bool:
-        if self.budget is None:
-            return False
-        state = self.budget.state()
-        share, target = state.get("cloud_share"), state.get("target_cloud_share")
-        if share is not None and target is not None and share >= target:
-            return True
-        spend, limit = state.get("spend_per_hour"), state.get("spend_per_hour_usd")
-        return spend is not None and limit is not None and spend >= limit
 
     def _budget_record(self, route: str, cost: float) -> None:
         if self.budget is not None:

@@ -6,16 +6,12 @@ over TCP to uvicorn-served fakes, and (for integration tests) the gateway itself
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from edge_worker.fakes import FakeUpstream
 from gateway.config import Settings
@@ -170,43 +166,15 @@ async def gw(app_client_factory: Callable[[Settings], Any], settings: Settings) 
     return client
 
 
-class GatewayServer:
-    """The gateway under a real uvicorn server (lifespan on) in a background thread."""
+class GatewayServer(ServerThread):
+    """The gateway under a real uvicorn server (lifespan on) in a background thread, wrapped as
+    ``netgpt serve`` wraps it (the wrapper passes ``.app.state`` through)."""
 
     def __init__(self, settings: Settings) -> None:
         from gateway.api.chat import ChatFastLane
         from gateway.app import create_app
 
-        self.app = create_app(settings)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            ChatFastLane(self.app), log_level="warning", lifespan="on", loop="asyncio", http="httptools",
-            timeout_graceful_shutdown=2,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> GatewayServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+        super().__init__(ChatFastLane(create_app(settings)), lifespan="on")
 
 
 @pytest.fixture

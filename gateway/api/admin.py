@@ -106,7 +106,7 @@ async def router_state(request: Request, _auth: Authorized) -> dict[str, Any]:
             "multiplier": policy.mu,
         },
         "budget": budget,
-        "calibration": state.calibration_meta(),
+        "calibration": state.calibration.meta(),
         "dataset": state.dataset.stats() if state.dataset is not None else None,
         "models": {"edge": state.service.edge_model, "cloud": state.service.cloud_model},
     }
@@ -127,5 +127,5 @@ async def switch_edge_model(
     previous = state.service.edge_model
     state.service.edge_model = body.model
     state.edge.model = body.model
-    refit = await state.refit_calibration() if body.refit_calibration else None
+    refit = await state.calibration.refit(state.redis) if body.refit_calibration else None
     return {"previous": previous, "model": body.model, "calibration": refit}

@@ -36,8 +36,6 @@ class SchemaCheck:
     arguments: tuple[Any, ...] = ()  # parsed arguments per call, when valid
 
 
-OK_NO_CALLS = SchemaCheck(True)
-
 
 def _refuse_remote(uri: str) -> Any:
     raise fastjsonschema.JsonSchemaDefinitionException(f"remote $ref '{uri}' is not allowed")

@@ -21,9 +21,17 @@ import uvicorn
 class ServerThread:
     """A uvicorn server in a daemon thread; ``start()``/``stop()`` or a context manager."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", *, startup_timeout_s: float = 10.0):
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        *,
+        startup_timeout_s: float = 10.0,
+        lifespan: str = "off",
+    ):
         self.app = app
         self.host = host
+        self.lifespan = lifespan
         self.startup_timeout_s = startup_timeout_s
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -46,7 +54,7 @@ class ServerThread:
         self.port = sock.getsockname()[1]
         self._sock = sock
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", ws="none",
+            self.app, log_level="warning", access_log=False, lifespan=self.lifespan, ws="none",
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
