@@ -1,0 +1,1 @@
+"""Package data of gateway.routing: the learned placement policy's weights."""

@@ -1,0 +1,144 @@
+"""Action impact estimator: what placing a request on an expert does to it and to the others.
+
+For a candidate expert with ``load`` requests on it (the gateway's exact in-flight count, or the
+server's running + waiting gauges when they are fresh and larger):
+
+- if a slot is free, the request runs at once at concurrency ``c = load + 1``: its TTFT is
+  ``ttft(c, p)`` and every token takes ``tpot(c)``. Each request already running is slowed by
+  ``tpot(c) − tpot(c−1)`` per token it still shares with the new one (interference) and by the
+  new request's prefill (one batch step that carries the new prompt);
+- if every slot is busy it waits for one, ``(queued + ½)·S/slots`` with ``S`` the predicted
+  service time at full concurrency, and slows nobody already running (FIFO).
+
+An SLO miss is scored as a probability: ``P(miss) = σ(1.7·(t − slack)/(err·t))`` with ``err``
+the latency model's recent relative error (at least ``MIN_REL_ERR``), the logistic
+approximation of a normal error. ``added_slo_misses`` is the sum over requests in flight of
+``P(miss after) − P(miss before)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from gateway.routing.latency_model import LatencyModel
+from gateway.routing.views import ExpertView, InFlight, RequestView
+
+MIN_REL_ERR = 0.1  # the model is never trusted to better than ±10%
+_LOGIT = 1.7  # logistic slope that matches a standard normal CDF
+
+
+class Estimate(NamedTuple):
+    ttft_s: float
+    tpot_s: float
+    total_s: float
+    p_meet: float  # P(this request meets all its SLOs) on this expert
+    meets: bool  # point predictions within every SLO
+    added_latency_s: float
+    added_slo_misses: float
+    load: float  # requests on the expert before this one
+    queued: bool  # would wait for a slot
+
+
+def effective_load(expert: ExpertView) -> float:
+    """Requests on the expert now: exact in-flight count, raised by fresh server gauges.
+
+    The server's gauges also count other clients' requests; the gateway's own count has no lag.
+    Stale gauges are ignored.
+    """
+    load = float(expert.in_flight)
+    if not expert.stale and (expert.running is not None or expert.waiting is not None):
+        gauges = (expert.running or 0.0) + (expert.waiting or 0.0)
+        if gauges > load:
+            load = gauges
+    return load
+
+
+def queue_wait_s(load: float, slots: int | None, service_s: float) -> float:
+    """Expected wait for a free slot with ``load`` requests on ``slots`` slots (0 if one is free)."""
+    if slots is None or slots <= 0 or load < slots:
+        return 0.0
+    return (load - slots + 0.5) * service_s / slots
+
+
+def p_within(predicted: float, limit: float, rel_err: float, scale: float | None = None) -> float:
+    """P(actual ≤ limit) when the actual is the prediction with relative error ``rel_err``.
+
+    ``scale`` (seconds) overrides ``rel_err·predicted`` as the error's size, so that two
+    predictions of one request compare on one scale (then P falls as the prediction grows).
+    """
+    sd = scale if scale is not None else rel_err * predicted
+    z = _LOGIT * (limit - predicted) / (sd + 1e-9)
+    if z > 30.0:
+        return 1.0
+    if z < -30.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def estimate(
+    request: RequestView,
+    expert: ExpertView,
+    model: LatencyModel,
+    in_flight: Sequence[InFlight] | None = None,
+) -> Estimate:
+    """Predicted latency of ``request`` on ``expert`` and its impact on the requests there."""
+    p = request.prompt_tokens
+    o = request.expected_output_tokens
+    load = effective_load(expert)
+    slots = expert.slots
+    queued = slots is not None and slots > 0 and load >= slots
+    if queued:
+        assert slots is not None
+        c = float(slots)
+        tpot = model.tpot(c)
+        ttft = model.ttft(c, p)
+        service = ttft + max(o - 1, 0) * tpot
+        ttft += queue_wait_s(load, slots, service)
+    else:
+        c = load + 1.0
+        tpot = model.tpot(c)
+        ttft = model.ttft(c, p)
+    total = ttft + max(o - 1, 0) * tpot
+
+    rel = model.recent_mape if model.recent_mape > MIN_REL_ERR else MIN_REL_ERR
+    meets = True
+    p_meet = 1.0
+    if request.slo_ttft_s is not None:
+        meets = ttft <= request.slo_ttft_s
+        p_meet = p_within(ttft, request.slo_ttft_s, rel)
+    if request.slo_tpot_s is not None and o > 1:
+        meets = meets and tpot <= request.slo_tpot_s
+        p_meet *= p_within(tpot, request.slo_tpot_s, rel)
+    if request.deadline_s is not None:
+        meets = meets and total <= request.deadline_s
+        p_meet *= p_within(total, request.deadline_s, rel)
+
+    added_latency = 0.0
+    added_misses = 0.0
+    if not queued and load > 0.0:
+        d_tpot = tpot - model.tpot(c - 1.0)
+        if d_tpot < 0.0:
+            d_tpot = 0.0
+        stall = model.ttft(1.0, p) - model.ttft(1.0, 0.0)  # the new prompt's prefill step
+        if stall < 0.0:
+            stall = 0.0
+        if in_flight is None:
+            # No per-request detail: each running request is assumed to have half this
+            # request's output left; SLO misses cannot be scored without their slack.
+            running = min(load, float(slots)) if slots else load
+            added_latency = running * (min(0.5 * o, o) * d_tpot + stall)
+        else:
+            tpot_before = model.tpot(c - 1.0)
+            for f in in_flight:
+                r = f.remaining_tokens
+                added = (r if r < o else o) * d_tpot + stall
+                added_latency += added
+                if f.slack_s is not None and f.slack_s > 0.0:
+                    before = r * tpot_before
+                    sd = rel * (before if before > 1e-3 else 1e-3)
+                    added_misses += p_within(before, f.slack_s, rel, sd) - p_within(
+                        before + added, f.slack_s, rel, sd
+                    )
+    return Estimate(ttft, tpot, total, p_meet, meets, added_latency, added_misses, load, queued)
