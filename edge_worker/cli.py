@@ -24,10 +24,14 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     edge = subparsers.add_parser(
-        "edge", help="operate the edge model server (load a trained LoRA adapter)",
-        description="Operate the edge model server (vLLM).",
+        "edge", help="the edge model server: install/run a local llama.cpp edge, load a LoRA adapter",
+        description="Operate the edge model server: a local llama.cpp edge (install, run) or "
+                    "a running vLLM / llama.cpp server (load-adapter).",
     )
     sub = edge.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
+    from edge_worker.llamacpp.cli import register as register_llamacpp
+
+    register_llamacpp(sub)  # install, run: a local llama.cpp edge
     load = sub.add_parser(
         "load-adapter",
         help="load a LoRA adapter into the running vLLM and switch the gateway to it",

@@ -1,7 +1,9 @@
-"""``EdgeClient``: the gateway's client of the edge model (a vLLM OpenAI-compatible server).
+"""``EdgeClient``: the gateway's client of the edge model (vLLM, llama-server or OpenAI-compatible).
 
-It asks for one complete, non-streamed answer with token log-probabilities (the score needs the
-whole draft) over a single shared keep-alive pool, and maps every failure onto
+It asks for one complete, non-streamed, bounded answer with token log-probabilities (the score
+needs the whole draft; the request is shaped per flavour by :mod:`edge_worker.flavors`, the
+flavour detected from ``GET /models`` when ``NETGPT_EDGE_FLAVOR`` is unset) over a single shared
+keep-alive pool, and maps every failure onto
 ``gateway.errors`` (connect → ``UpstreamConnectError``, timeout → ``UpstreamTimeout``, HTTP error
 or a body that is not a chat.completion → ``UpstreamStatusError``). No retries: the edge is on
 the local network and the cloud is the fallback.
@@ -20,7 +22,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from edge_worker.flavors import Flavor, detect_flavor, shape_request
 from gateway.config import EdgeSettings, Settings
+from gateway.errors import UpstreamError
 from gateway.ports import EdgeDraft
 from gateway.upstream_http import (
     JSON_HEADERS,
@@ -39,6 +43,12 @@ class EdgeClient:
         self.base_url = str(edge.base_url).rstrip("/")
         self.model = edge.model
         self.top_logprobs = edge.top_logprobs
+        self.flavor: Flavor | None = edge.flavor
+        self._configured_flavor = edge.flavor is not None
+        self._detect_after = 0.0  # monotonic time of the next detection attempt
+        self.call_prefill = edge.call_prefill
+        self.draft_max_tokens = edge.draft_max_tokens
+        self.draft_stop = edge.draft_stop
         self._max_connections = edge.max_connections
         self._secret = edge.api_key.get_secret_value() if edge.api_key else None
         self._headers = dict(JSON_HEADERS)
@@ -68,17 +78,17 @@ class EdgeClient:
         return self._session
 
     def request_body(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The body sent upstream: the caller's fields, our model, logprobs on, not streamed."""
-        out = dict(body)
-        out["model"] = self.model
-        out["logprobs"] = True
-        out["top_logprobs"] = self.top_logprobs
-        out["stream"] = False
-        out.pop("stream_options", None)
-        return out
+        """The body sent upstream: the caller's fields shaped for this edge's flavour."""
+        return shape_request(
+            body, flavor=self.flavor or "openai", model=self.model,
+            top_logprobs=self.top_logprobs, draft_max_tokens=self.draft_max_tokens,
+            call_prefill=self.call_prefill, stop=self.draft_stop,
+        )
 
     async def draft(self, body: dict[str, Any]) -> EdgeDraft:
         """One complete answer with log-probabilities; raises ``UpstreamError`` subclasses."""
+        if self.flavor is None and time.monotonic() >= self._detect_after:
+            await self.detect()
         data = orjson.dumps(self.request_body(body))
         started = time.perf_counter()
         try:
@@ -104,7 +114,10 @@ class EdgeClient:
         )
 
     async def ping(self) -> float:
-        """``GET /models``: seconds it took; raises ``UpstreamError`` when the edge is not up."""
+        """``GET /models``: seconds it took; raises ``UpstreamError`` when the edge is not up.
+
+        Also learns the edge's flavour from the answer when it is not configured.
+        """
         started = time.perf_counter()
         try:
             async with self._client().get(
@@ -115,7 +128,26 @@ class EdgeClient:
                     raise status_error("edge", resp.status, raw, resp.headers, self._secret)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise transport_error("edge", exc, self._target)[0] from None
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        if not self._configured_flavor:
+            self._learn_flavor(raw)
+        return elapsed
+
+    async def detect(self) -> Flavor | None:
+        """Learn the flavour from ``GET /models`` (once; retried at most every 10 s on failure)."""
+        self._detect_after = time.monotonic() + 10.0
+        try:
+            await self.ping()
+        except UpstreamError:
+            return None
+        return self.flavor
+
+    def _learn_flavor(self, raw: bytes) -> None:
+        try:
+            listing = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        self.flavor = detect_flavor(listing)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -47,18 +47,48 @@ def _config(prefix: str) -> SettingsConfigDict:
 
 
 class EdgeSettings(BaseSettings):
-    """The edge model: a vLLM OpenAI-compatible server on the edge box."""
+    """The edge model: vLLM, llama.cpp's llama-server or any OpenAI-compatible server."""
 
     model_config = _config("NETGPT_EDGE_")
 
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000/v1")
     model: str = "edge"
+    # request shape: log-probs, prefill, load gauges; None = detected from GET /models
+    flavor: Literal["vllm", "llamacpp", "openai"] | None = None
+    call_prefill: str = Field("", description="assistant turn pre-filled to open a tool call")
+    draft_max_tokens: int = Field(256, ge=1, description="cap on the draft's output tokens")
+    # stop sequences of a draft; None = "</tool_call>" with a call prefill, none otherwise
+    draft_stop: Annotated[list[str] | None, NoDecode] = None
     api_key: SecretStr | None = None
     timeout_s: float = Field(10.0, gt=0, description="whole edge call, connect to last byte")
     connect_timeout_s: float = Field(1.0, gt=0)
     top_logprobs: int = Field(1, ge=0, le=20)
     max_connections: int = Field(512, ge=1)
     probe_url: AnyHttpUrl | None = None
+
+    @field_validator("flavor", mode="before")
+    @classmethod
+    def _flavor(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower().replace("llama.cpp", "llamacpp").replace("-", "")
+            return value or None
+        return value
+
+    @field_validator("call_prefill", mode="before")
+    @classmethod
+    def _unescape(cls, value: Any) -> Any:
+        # an environment variable cannot easily hold a newline: accept a literal \n for one
+        if isinstance(value, str):
+            return value.replace("\\n", "\n")
+        return value
+
+    @field_validator("draft_stop", mode="before")
+    @classmethod
+    def _split_stop(cls, value: Any) -> Any:
+        # comma-separated; an empty string means "no stop sequences" (not the default)
+        if isinstance(value, str):
+            return [part.replace("\\n", "\n") for part in value.split(",") if part]
+        return value
 
 
 class CloudSettings(BaseSettings):

@@ -1,0 +1,212 @@
+"""Start the real llama-server: its flags, and a managed process for tests, benchmarks and demos.
+
+    with LlamaServer(model="smollm2", parallel=2) as srv:
+        client = OpenAI(base_url=srv.base_url, api_key="none")
+
+The server listens on loopback, loads the GGUF, renders the project's tool-capable template
+(``--jinja --chat-template-file``), exports Prometheus metrics (``--metrics``: the
+``llamacpp:requests_processing`` / ``requests_deferred`` / ``predicted_tokens_seconds`` gauges
+the gateway reads) and caps its prompt cache (``--cache-ram``) so its memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from edge_worker.llamacpp.build import ensure_llama_server
+from edge_worker.llamacpp.models import DEFAULT_MODEL, ensure_model, spec, template_path
+from edge_worker.llamacpp.paths import cache_root
+
+DEFAULT_CTX_PER_SLOT = 4096
+DEFAULT_CACHE_RAM_MIB = 256
+
+
+def server_command(
+    binary: Path,
+    model_path: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    parallel: int = 1,
+    threads: int | None = None,
+    ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
+    template: Path | None = None,
+    alias: str | None = None,
+    lora: Sequence[Path] = (),
+    lora_init_without_apply: bool = False,
+    cache_ram_mib: int = DEFAULT_CACHE_RAM_MIB,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The llama-server command line the project runs (``netgpt edge run --dry-run`` prints it)."""
+    cmd = [
+        str(binary), "--model", str(model_path), "--host", host, "--port", str(port),
+        "--parallel", str(parallel), "--ctx-size", str(ctx_per_slot * parallel),
+        "--threads", str(threads or os.cpu_count() or 2),
+        "--jinja", "--metrics", "--no-webui", "--cache-ram", str(cache_ram_mib),
+    ]
+    if template is not None:
+        cmd += ["--chat-template-file", str(template)]
+    if alias:
+        cmd += ["--alias", alias]
+    for adapter in lora:
+        cmd += ["--lora", str(adapter)]
+    if lora and lora_init_without_apply:
+        cmd.append("--lora-init-without-apply")
+    return [*cmd, *extra_args]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class ServerStartError(RuntimeError):
+    """llama-server exited or did not become healthy in time; the message has its log tail."""
+
+
+class LlamaServer:
+    """A llama-server process on a free loopback port; a context manager.
+
+    ``model`` names a model of :mod:`edge_worker.llamacpp.models`; ``model_path`` serves another
+    GGUF (a trained one) with that model's template. ``kill()``/``start()`` let fault tests take
+    it down and bring it back on the same port.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        model_path: Path | None = None,
+        port: int | None = None,
+        parallel: int = 1,
+        threads: int | None = None,
+        ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
+        lora: Sequence[Path] = (),
+        lora_init_without_apply: bool = False,
+        extra_args: Sequence[str] = (),
+        alias: str | None = None,
+        log_path: Path | None = None,
+        ready_timeout_s: float = 120.0,
+    ) -> None:
+        self.spec = spec(model)
+        self.model_path = Path(model_path) if model_path else None
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.parallel = parallel
+        self.threads = threads
+        self.ctx_per_slot = ctx_per_slot
+        self.lora = tuple(Path(p) for p in lora)
+        self.lora_init_without_apply = lora_init_without_apply
+        self.extra_args = tuple(extra_args)
+        self.alias = alias or self.spec.name
+        self.ready_timeout_s = ready_timeout_s
+        self.log_path = log_path or (cache_root() / "logs" / f"llama-server-{self.port}.log")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL (ends in /v1)."""
+        return self.root_url + "/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def command(self) -> list[str]:
+        binary = ensure_llama_server()
+        gguf = self.model_path or ensure_model(self.spec.name)
+        return server_command(
+            binary, gguf, host=self.host, port=self.port, parallel=self.parallel,
+            threads=self.threads, ctx_per_slot=self.ctx_per_slot,
+            template=template_path(self.spec.name), alias=self.alias, lora=self.lora,
+            lora_init_without_apply=self.lora_init_without_apply, extra_args=self.extra_args,
+        )
+
+    def start(self) -> LlamaServer:
+        if self.running():
+            return self
+        cmd = self.command()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.wait_ready()
+        return self
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ServerStartError(
+                    f"llama-server exited with {self._proc.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.root_url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ServerStartError(
+            f"llama-server not healthy after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after TIMEOUT_S."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL at once (a crash, for fault tests)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> LlamaServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
