@@ -62,9 +62,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--no-workers", action="store_true", help="skip the 1-vs-2 worker scaling phase")
     parser.add_argument(
         "--soak", type=float, default=0.0, metavar="SECONDS",
-        help="after the table, run the edge path this long at half its saturated RPS and report errors and RSS growth (600 for the issue's 10 minutes)",
+        help="after the table, run one path (--soak-path) this long at half its saturated RPS and report "
+        "errors, RSS growth after warm-up, file descriptors and dataset records (1800 for 30 minutes)",
     )
     parser.add_argument("--soak-rate", type=float, default=None, help="soak rate in req/s (default: half the measured saturation)")
+    parser.add_argument(
+        "--soak-path", choices=["fallback", "edge"], default="fallback",
+        help="fallback (default): every request goes edge -> cloud and writes a dataset record to the "
+        "private redis-server; edge: answered by the edge, no records",
+    )
+    parser.add_argument(
+        "--soak-only", action="store_true",
+        help="skip the table: start only the upstream, redis and one gateway, measure its saturation "
+        "for --seconds (unless --soak-rate) and soak; writes OUT/soak.json and OUT/soak.txt",
+    )
     parser.set_defaults(func=main)
 
 
@@ -75,7 +86,7 @@ def options(args: argparse.Namespace) -> Options:
         rounds=args.rounds or (2 if args.quick else 3), saturation_s=seconds, rate_s=seconds,
         warmup_s=1.0 if args.quick else 2.0, rates=args.rates, latency_rate=args.latency_rate,
         litellm=not args.skip_litellm, install=not args.no_install, workers=not args.no_workers,
-        soak_s=args.soak, soak_rate=args.soak_rate,
+        soak_s=args.soak, soak_rate=args.soak_rate, soak_path=args.soak_path,
     )
 
 
@@ -88,6 +99,8 @@ def main(args: argparse.Namespace) -> int:
     from bench.load.run import measure
 
     opts = options(args)
+    if args.soak_only:
+        return soak_main(opts)
     if opts.latency_rate not in opts.rates:
         print("netgpt bench load: --latency-rate must be one of --rates", file=sys.stderr)  # noqa: T201
         return 2
@@ -106,4 +119,40 @@ def main(args: argparse.Namespace) -> int:
     (opts.out / "table.txt").write_text(text + "\n")
     print(text)  # noqa: T201
     print(f"\nwritten: {opts.out / 'result.json'}, {opts.out / 'table.txt'}")  # noqa: T201
+    return 0
+
+
+def soak_main(opts: Options) -> int:
+    import orjson
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from bench.load.soak import measure_soak, soak_lines
+
+    if opts.soak_s <= 0:
+        print("netgpt bench load: --soak-only needs --soak SECONDS", file=sys.stderr)  # noqa: T201
+        return 2
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting")
+        try:
+            result = measure_soak(
+                out=opts.out, tools_dir=opts.tools_dir, path=opts.soak_path, seconds=opts.soak_s,
+                rate=opts.soak_rate, connections=opts.connections, saturation_s=opts.saturation_s,
+                upstream_kind=opts.upstream, step=lambda text: bar.update(task, description=text),
+            )
+        except (RuntimeError, OSError) as exc:
+            bar.stop()
+            print(f"netgpt bench load: {exc}", file=sys.stderr)  # noqa: T201
+            return 1
+    meta = result["meta"]
+    head = (f"NetGPT soak  path {meta['path']}  upstream {meta['upstream']}  pinning {meta['pinning']}  "
+            f"saturation {meta.get('saturation_rps', '-')} RPS  load avg before {meta['loadavg_before']}, "
+            f"after {meta['loadavg_after']}")
+    text = "\n".join([head, "", *soak_lines(result["soak"], opts.soak_path)])
+    opts.out.mkdir(parents=True, exist_ok=True)
+    (opts.out / "soak.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (opts.out / "soak.txt").write_text(text + "\n")
+    print(text)  # noqa: T201
+    print(f"\nwritten: {opts.out / 'soak.json'}, {opts.out / 'soak.txt'}")  # noqa: T201
     return 0

@@ -132,10 +132,13 @@ def checks(result: Mapping[str, Any], latency_rate: str) -> list[dict[str, Any]]
     soak = result.get("soak")
     if soak:
         add("soak errors", soak["errors"], "0", soak["errors"] == 0)
-        add("soak RSS growth from minute 1 (%)", soak["rss_growth_pct"], "< 5", soak["rss_growth_pct"] < 5)
+        add("soak RSS growth after warm-up (%)", soak["rss_growth_pct"], "< 5", soak["rss_growth_pct"] < 5)
         if "rss_growth_second_half_pct" in soak:
             growth = soak["rss_growth_second_half_pct"]
             add("soak RSS growth over the second half (%)", growth, "< 5", growth < 5)
+        if "fd_start" in soak:
+            fds = soak["fd_end"] - soak["fd_start"]
+            add("soak file descriptors, end - after warm-up", fds, "flat (<= 2)", fds <= 2)
     return [{"check": n, "value": v, "goal": g, "ok": ok} for n, v, g, ok in rows]
 
 
@@ -201,16 +204,9 @@ def table(result: Mapping[str, Any]) -> str:
         ]
     soak = result.get("soak")
     if soak:
-        lines += [
-            "",
-            f"Soak: {soak['seconds']:.0f} s at {soak['rate']:.0f} req/s on the edge path: "
-            f"{soak['completed']} done, {soak['errors']} errors, p50 {soak['p50_ms']:.2f} ms, "
-            f"p99 {soak['p99_ms']:.2f} ms, RSS {soak['rss_start_mb']:.1f} -> {soak['rss_end_mb']:.1f} MB "
-            f"({soak['rss_growth_pct']:+.1f}%; second half {soak.get('rss_growth_second_half_pct', float('nan')):+.1f}%)",
-            f"  seconds with a request over 100 ms: {soak.get('seconds_with_a_request_over_100ms', '-')}; "
-            f"CPU 0 busy {_num(_mean([w['cpu0_busy'] for w in soak.get('cpu_windows', [])]))} cores, "
-            f"of which the gateway {_num(_mean([w['gateway_cpu'] for w in soak.get('cpu_windows', [])]))}",
-        ]
+        from bench.load.soak import soak_lines  # soak imports this module
+
+        lines += ["", *soak_lines(soak, soak.get("path", "edge"))]
     lines += ["", f"{'target (issue)':62}{'value':>10}  {'goal':14}ok"]
     for row in result.get("checks", []):
         ok = {True: "yes", False: "NO", None: "-"}[row["ok"]]

@@ -12,16 +12,14 @@ import dataclasses
 import os
 import platform
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench.load import litellm, loadgen, procs, report, targets, upstream
+from bench.load import soak as soak_mod
 from bench.load.bodies import request_bytes
 from bench.load.report import DIRECT, DIRECT_CLOUD, EDGE, FALLBACK, LITELLM
 
@@ -45,6 +43,7 @@ class Options:
     workers: bool = True
     soak_s: float = 0.0
     soak_rate: float | None = None
+    soak_path: str = "fallback"  # fallback: every request is a cloud-routed pair for Redis
 
 
 Step = Callable[[str], None]
@@ -208,74 +207,17 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             result["workers"] = report.summarize_workers(per, conns)
 
         if opts.soak_s > 0:
-            rate = opts.soak_rate or round(result["saturation"][EDGE]["rps"] / 2)
-            step(f"soak: {opts.soak_s:.0f} s at {rate:g} req/s on the edge path")
-            result["soak"] = soak(tgts[EDGE], files[EDGE][0], openloop, rate, opts, under_test, other_cpu)
+            name = EDGE if opts.soak_path == "edge" else FALLBACK
+            rate = opts.soak_rate or round(result["saturation"][name]["rps"] / 2)
+            step(f"soak: {opts.soak_s:.0f} s at {rate:g} req/s on the {opts.soak_path} path")
+            result["soak"] = soak_mod.soak(
+                tgts[name], files[name][0], openloop, rate, opts.soak_s, opts.connections,
+                under_test, other_cpu, progress=step,
+            )
+            result["soak"]["path"] = opts.soak_path
 
     result["meta"]["loadavg_after"] = _loadavg()
     result["derived"] = report.derive(result["saturation"], result["fixed_rate"])
     result["checks"] = report.checks(result, f"{opts.latency_rate:g}")
     _trim_logs(rundir)
     return result
-
-
-def _cpu_busy_s(cpu: int) -> float:
-    """Seconds CPU ``cpu`` has spent busy (anything but idle and iowait) since boot."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith(f"cpu{cpu} "):
-                ticks = [int(v) for v in line.split()[1:]]
-                return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    return float("nan")
-
-
-def soak(
-    t: targets.Target, body_file: Path, openloop: Path, rate: float, opts: Options,
-    under_test: list[procs.Server], cpus: str | None,
-) -> dict[str, Any]:
-    """openloop at ``rate`` for ``soak_s``; the gateway's RSS sampled every 5 s."""
-    assert t.server is not None
-    cmd = procs.pinned(
-        [str(openloop), "127.0.0.1", str(t.port), t.path, str(body_file), f"{rate:g}",
-         f"{opts.soak_s:g}", str(opts.connections), "0"],
-        cpus,
-    )
-    samples: list[tuple[float, int]] = []
-    # per 5 s: the gateway's CPU and all of CPU 0's, to tell its own load from other jobs'
-    cpu: list[tuple[float, float, float]] = []
-    started = time.monotonic()
-    with procs.only_running(under_test, t.server):
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while proc.poll() is None:
-            at = time.monotonic() - started
-            samples.append((at, t.server.rss_bytes()))
-            cpu.append((at, t.server.cpu_seconds(), _cpu_busy_s(int(SERVER_CPU))))
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
-        out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"openloop failed ({proc.returncode}): {err.strip()[-300:]}")
-    report_ = orjson.loads(out)
-    run = loadgen.FixedRate.from_openloop(report_)
-    # growth from the first minute's end to the last sample, and over the second half alone
-    # (a plateau after warm-up is not a leak; growth in the second half is)
-    settled = [rss for at, rss in samples if at >= min(60.0, opts.soak_s / 10)] or [s[1] for s in samples]
-    half = [rss for at, rss in samples if at >= opts.soak_s / 2] or [samples[-1][1]]
-    start_rss, end_rss = settled[0], samples[-1][1]
-    windows = [
-        {"at_s": round(b[0], 1), "gateway_cpu": round((b[1] - a[1]) / (b[0] - a[0]), 3),
-         "cpu0_busy": round((b[2] - a[2]) / (b[0] - a[0]), 3)}
-        for a, b in zip(cpu, cpu[1:], strict=False) if b[0] > a[0]
-    ]
-    worst = report_.get("worst_ms_per_second", [])
-    return {
-        "seconds": opts.soak_s, "rate": rate, "completed": run.completed, "errors": run.errors,
-        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms,
-        "rss_start_mb": start_rss / 2**20, "rss_end_mb": end_rss / 2**20,
-        "rss_growth_pct": 100.0 * (end_rss - start_rss) / start_rss if start_rss else float("nan"),
-        "rss_growth_second_half_pct": 100.0 * (end_rss - half[0]) / half[0] if half[0] else float("nan"),
-        "seconds_with_a_request_over_100ms": sum(1 for w in worst if w > 100),
-        "worst_ms_per_second": worst,
-        "cpu_windows": windows,
-        "rss_samples": [(round(at, 1), rss) for at, rss in samples],
-    }
