@@ -7,8 +7,10 @@ server's running + waiting gauges when they are fresh and larger):
   ``ttft(c, p)`` and every token takes ``tpot(c)``. Each request already running is slowed by
   ``tpot(c) − tpot(c−1)`` per token it still shares with the new one (interference) and by the
   new request's prefill (one batch step that carries the new prompt);
-- if every slot is busy it waits for one, ``(queued + ½)·S/slots`` with ``S`` the predicted
-  service time at full concurrency, and slows nobody already running (FIFO).
+- if every slot is busy it waits for one and slows nobody already running (FIFO): with the
+  requests in flight known, until the (queued + 1)-th shortest remaining one ends
+  (``slot_wait_s``); otherwise ``(queued + ½)·S/slots`` with ``S`` the predicted service time at
+  full concurrency (``queue_wait_s``).
 
 An SLO miss is scored as a probability: ``P(miss) = σ(1.7·(t − slack)/(err·t))`` with ``err``
 the latency model's recent relative error (at least ``MIN_REL_ERR``), the logistic
@@ -62,6 +64,31 @@ def queue_wait_s(load: float, slots: int | None, service_s: float) -> float:
     return (load - slots + 0.5) * service_s / slots
 
 
+def remaining_tokens(expected_output_tokens: float, generated_tokens: float) -> float:
+    """Output tokens a running request still has to produce, for ``InFlight``.
+
+    The expected length minus what it produced; once a request has outrun its expectation,
+    half of what it produced (output lengths are heavy-tailed: a long answer tends to go on).
+    """
+    left = expected_output_tokens - generated_tokens
+    half = 0.5 * generated_tokens
+    return max(left, half, 1.0)
+
+
+def slot_wait_s(load: float, slots: int, in_flight: Sequence[InFlight], tpot_s: float) -> float:
+    """Wait for a slot from the remaining work of the requests in flight.
+
+    With ``q = load − slots`` requests queued ahead, this one starts when the (q+1)-th of the
+    running requests finishes; past one round of all of them, each further round adds their
+    mean remaining time.
+    """
+    rem = sorted(f.remaining_tokens for f in in_flight)[:slots]
+    ahead = int(load) - slots
+    rounds, k = divmod(max(ahead, 0), len(rem))
+    mean = sum(rem) / len(rem)
+    return (rem[k] + rounds * mean) * tpot_s
+
+
 def p_within(predicted: float, limit: float, rel_err: float, scale: float | None = None) -> float:
     """P(actual ≤ limit) when the actual is the prediction with relative error ``rel_err``.
 
@@ -94,8 +121,10 @@ def estimate(
         c = float(slots)
         tpot = model.tpot(c)
         ttft = model.ttft(c, p)
-        service = ttft + max(o - 1, 0) * tpot
-        ttft += queue_wait_s(load, slots, service)
+        if in_flight:
+            ttft += slot_wait_s(load, slots, in_flight, tpot)
+        else:
+            ttft += queue_wait_s(load, slots, ttft + max(o - 1, 0) * tpot)
     else:
         c = load + 1.0
         tpot = model.tpot(c)

@@ -11,8 +11,9 @@ one. The baselines follow published routers (SEEDS.md):
   KV gauge (llama.cpp) the share of busy slots stands in for utilisation.
 - ``best_fit``: llm-d's predicted-latency scheduler: keep the experts predicted to meet the
   SLO, best fit = least headroom; none meets → most headroom. No exploration (deterministic).
-- ``impact``: ours: maximise quality·P(meet SLO) − w_miss·(expected SLO misses caused to the
-  requests in flight) − w_lat·(added latency of the others + own latency).
+- ``impact``: ours: among the experts predicted to meet the SLO (all when none does),
+  maximise quality·P(meet SLO) − w_miss·(expected SLO misses caused to the requests in
+  flight) − w_lat·(added latency of the others + own latency).
 - ``learned``: an attention policy over the impact estimator's features (``learned.py``).
 """
 
@@ -171,10 +172,17 @@ def impact_score(expert: ExpertView, est: Estimate, state: PolicyState) -> float
 def impact(ctx: PolicyInput) -> PolicyResult:
     experts, state = ctx.experts, ctx.state
     ests = estimates(ctx.request, experts, ctx.models, ctx.in_flight)
-    best_i, best = 0, -1e18
+    # Filter, then score: an expert predicted to miss is only a candidate when none meets (the
+    # caller then compares it with the cloud: ``cloud_wins``).
     any_meets = False
+    for est in ests:
+        if est.meets:
+            any_meets = True
+            break
+    best_i, best = 0, -1e18
     for k, (e, est) in enumerate(zip(experts, ests, strict=True)):
-        any_meets = any_meets or est.meets
+        if any_meets and not est.meets:
+            continue
         s = impact_score(e, est, state)
         if s > best:
             best, best_i = s, k

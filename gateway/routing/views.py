@@ -43,8 +43,10 @@ class InFlight:
     """A request already running on an expert, as the impact estimator needs it.
 
     ``remaining_tokens``: output tokens it still has to produce (an estimate is fine, e.g.
-    expected output minus elapsed time / predicted tpot). ``slack_s``: seconds left before it
-    misses its own SLO (deadline minus now); None when it has none.
+    expected output minus what it produced: ``impact.remaining_tokens``). ``slack_s``: seconds
+    left before it misses its own SLO: before its first token, arrival + TTFT objective (+ TPOT
+    objective × expected output) − now; after it, first token time + TPOT objective × expected
+    output − now. None when it has no SLO.
     """
 
     remaining_tokens: float
