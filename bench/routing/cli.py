@@ -52,6 +52,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="cloud-class model with recorded latency and a list price (default %(default)s)",
     )
     parser.add_argument(
+        "--edge-outcomes",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="real edge outcomes (outcomes.jsonl of `netgpt bench edge-signal`): the measured "
+        "requests only, with the real edge's correctness, schema validity, score from its real "
+        "log-probs and measured latency in place of --edge-model and the simulated signal "
+        "(--auc is then unused)",
+    )
+    parser.add_argument(
         "--auc",
         type=float,
         default=0.8,
@@ -100,6 +110,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         usd_per_second=args.usd_per_second,
         traces_per_family=args.traces_per_family,
+        edge_outcomes=args.edge_outcomes,
     )
     columns = (
         TextColumn("{task.description}"),

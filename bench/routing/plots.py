@@ -73,7 +73,7 @@ def frontier(result: RunResult, axis: str, schedule: str, path: Path) -> Path:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9)
     fig.suptitle(
-        f"Accuracy against {axis} — {result.options.edge_model} → {result.options.cloud_model}, "
+        f"Accuracy against {axis} — {result.options.edge_label} → {result.options.cloud_model}, "
         f"prices: {schedule}"
     )
     fig.tight_layout(rect=(0, 0.07, 1, 0.96))

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from bench.routing.budget import DualAscent
 from bench.routing.costs import LIST_PRICES, price_factor
 from bench.routing.data import check_data_dir, load_requests
+from bench.routing.real_edge import apply_outcomes, load_outcomes
 from bench.routing.simulate import (
     Metrics,
     Replay,
@@ -48,6 +49,14 @@ class Options:
     reference_lambda: float = 0.1  # λ_L of the dynamic policy shown in traces and checks
     budget_lambda: float = 0.01  # λ_L under the budget: low, so the cloud-share cap binds
     traces_per_family: int | None = None  # None: quick → 2, full → all
+    # real edge outcomes (netgpt bench edge-signal) replace the edge model and its simulated signal
+    edge_outcomes: Path | None = None
+
+    @property
+    def edge_label(self) -> str:
+        if self.edge_outcomes is not None:
+            return "real SmolLM2-135M (measured)"
+        return self.edge_model
 
     @property
     def n_traces(self) -> int | None:
@@ -155,6 +164,8 @@ def run(opts: Options, progress: object | None = None) -> RunResult:
     with _timed(stages, "load + schema guard"):
         requests = load_requests(data, opts.edge_model, opts.cloud_model)
         workload = build_workload(requests, opts.edge_model)
+        if opts.edge_outcomes is not None:
+            workload = apply_outcomes(workload, load_outcomes(opts.edge_outcomes))
         cal, ev = split(workload, opts.seed)
         prices = LIST_PRICES[opts.cloud_model]
         setup = make_setup(cal, prices, opts.auc, opts.shares(), opts.seed)

@@ -36,6 +36,22 @@ def draw_confidence(
     return result
 
 
+def confidence_of(
+    edge_raw: NDArray[np.float64] | None,
+    correct: NDArray[np.bool_],
+    auc: float,
+    rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    """The real edge's raw scores when measured (``--edge-outcomes``), else a simulated draw.
+
+    A measured raw score r passes through ``edge_scores`` unchanged: with mean = min = log r the
+    gateway's raw score 0.7·r + 0.3·r is r again.
+    """
+    if edge_raw is not None:
+        return edge_raw
+    return draw_confidence(correct, auc, rng)
+
+
 def edge_scores(
     valid: NDArray[np.bool_],
     confidence: NDArray[np.float64],

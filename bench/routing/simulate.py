@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.routing.budget import DualAscent
-from bench.routing.signal import draw_confidence, edge_scores
+from bench.routing.signal import confidence_of, edge_scores
 from bench.routing.traces import Trace, ewma_estimates
 from bench.routing.workload import Workload
 from gateway.routing.calibration import fit_isotonic
@@ -84,7 +84,7 @@ def make_setup(
     from bench.routing.signal import auc as auc_of
 
     rng = np.random.default_rng(seed)
-    confidence = draw_confidence(cal.edge_correct, auc, rng)
+    confidence = confidence_of(cal.edge_raw, cal.edge_correct, auc, rng)
     ok = cal.valid
     calibrate = fit_isotonic(confidence[ok].tolist(), cal.edge_correct[ok].tolist())
     scores = edge_scores(cal.valid, confidence, cal.n_calls, calibrate)
@@ -137,7 +137,7 @@ def make_replay(
     true_bw, true_rtt = trace.at(arrival)
     est_bw, est_rtt = ewma_estimates(trace, arrival, PROBE_INTERVAL_S, PROBE_ALPHA)
     w = ev.take(order)
-    confidence = draw_confidence(w.edge_correct, auc, rng)
+    confidence = confidence_of(w.edge_raw, w.edge_correct, auc, rng)
     scores = edge_scores(w.valid, confidence, w.n_calls, setup.calibrate)
     exp_cost = expected_cost_usd(
         w.request_bytes / BYTES_PER_TOKEN,

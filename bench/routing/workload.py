@@ -38,6 +38,8 @@ class Workload:
     edge_latency_s: NDArray[np.float64]
     response_bytes: NDArray[np.float64]
     guard_counts: Counter[str] = field(default_factory=Counter)
+    # the gateway's raw score of each real edge draft (bench.routing.real_edge); None: simulated
+    edge_raw: NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.prompt_id)
@@ -60,6 +62,7 @@ class Workload:
             sel(self.edge_latency_s),  # type: ignore[arg-type]
             sel(self.response_bytes),  # type: ignore[arg-type]
             self.guard_counts,
+            None if self.edge_raw is None else sel(self.edge_raw),  # type: ignore[arg-type]
         )
 
 

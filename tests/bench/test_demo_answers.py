@@ -69,10 +69,17 @@ def test_confidence_separates_right_from_wrong_and_replays_are_reproducible() ->
     assert all(0.0 < confidence(True, 0.8, rng) < 1.0 for _ in range(100))
 
 
-def _request(truth: dict | None) -> Request:
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+def _request(truth: dict | None, category: str = "simple") -> Request:
+    props = {
+        "city": {"type": "string"},
+        "n": {"type": "number"},
+        "unit": {"type": "string"},
+        "x": {"type": "integer"},
+    }
+    params = {"type": "object", "properties": props, "required": []}
+    tool = {"type": "function", "function": {"name": "f", "parameters": params}}
     outcome = Outcome(True, "", None, None, None)
-    return Request("p", "simple", "q", (tool,), truth, outcome, outcome)
+    return Request("p", category, "q", (tool,), truth, outcome, outcome)
 
 
 def test_check_follows_bfcl_rules() -> None:
@@ -89,9 +96,9 @@ def test_check_follows_bfcl_rules() -> None:
 
 
 def test_check_matches_parallel_calls_in_any_order_and_relevance() -> None:
-    r = _request({"f_1": {"x": [1]}, "f_2": {"x": [2]}})
+    r = _request({"f_1": {"x": [1]}, "f_2": {"x": [2]}}, "parallel_function")
     assert is_correct(r, [_call("f", x=2), _call("f", x=1)])
     assert not is_correct(r, [_call("f", x=1), _call("f", x=1)])
     assert not is_correct(r, [_call("f", x=1)])
-    assert is_correct(_request(None), [])
-    assert not is_correct(_request(None), [_call("f", x=1)])
+    assert is_correct(_request(None, "relevance"), [])
+    assert not is_correct(_request(None, "relevance"), [_call("f", x=1)])
