@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -99,7 +100,6 @@ def price_function(settings: Settings) -> Callable[[float], Prices]:
 
 async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     from cloud_adapter.client import CloudClient
-    from edge_worker.client import EdgeClient
     from gateway.budget_store import BudgetController
     from gateway.dataset.writer import DatasetWriter
     from gateway.network import NetworkMonitor
@@ -133,11 +133,11 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         multiplier=state.budget.multiplier,
     )
     state.policy = policy
-    state.edge = EdgeClient(settings)
+    await _start_experts(state, settings, metrics)
     state.cloud = CloudClient(settings, price=prices)
     state.service = ChatService(
         settings,
-        edge=state.edge,
+        experts=state.experts,
         cloud=state.cloud,
         policy=policy,
         metrics=metrics,
@@ -150,14 +150,48 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
             await start()
 
 
+async def _start_experts(state: Any, settings: Settings, metrics: GatewayMetrics) -> None:
+    """The edge experts (one per ``[[expert]]`` of NETGPT_EDGE_EXPERTS_FILE, else the one edge),
+    a client each, their live load (scraped; shared through Redis), quality and the router."""
+    import asyncio
+
+    from edge_worker.client import EdgeClient
+    from gateway.experts.config import load_experts
+    from gateway.experts.load import LiveLoad
+    from gateway.experts.quality import QualityHolder
+    from gateway.experts.router import ExpertRouter
+    from gateway.experts.shared import SharedInFlight
+
+    experts = load_experts(settings)
+    clients = {e.name: EdgeClient(e.edge) for e in experts}
+    state.edge_clients = clients
+    state.edge = clients[experts[0].name]  # readiness and the edge-model switch: the first one
+    state.expert_load = LiveLoad(experts, settings.experts, metrics)
+    state.quality = QualityHolder([tag for e in experts for tag in e.config.tags])
+    state.experts = ExpertRouter(settings, experts, clients, state.expert_load, state.quality, metrics)
+    await state.expert_load.start()
+    state.shared_in_flight = state.quality_task = None
+    if state.redis is not None:
+        state.shared_in_flight = SharedInFlight(state.redis, state.expert_load, settings.experts)
+        await state.shared_in_flight.start()
+    if len(experts) > 1:  # quality per expert only weighs between several
+        refit = state.quality.refit(state.redis, settings.dataset.stream_key, settings.data_dir)
+        state.quality_task = asyncio.get_running_loop().create_task(refit)
+
+
 async def _stop(app: FastAPI) -> None:
     state = app.state
     await state.service.drain()
+    await state.expert_load.stop()
+    if state.quality_task is not None:
+        state.quality_task.cancel()
+    if state.shared_in_flight is not None:
+        await state.shared_in_flight.stop()
     for component in (state.network, state.budget):
         stop = getattr(component, "stop", None)
         if stop is not None:
             await stop()
-    for client in (state.edge, state.cloud):
+    for client in (*state.edge_clients.values(), state.cloud):
         await client.aclose()
     if state.dataset is not None:
         # last: every record the service accepted goes to Redis or the spool

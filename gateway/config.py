@@ -65,6 +65,8 @@ class EdgeSettings(BaseSettings):
     top_logprobs: int = Field(1, ge=0, le=20)
     max_connections: int = Field(512, ge=1)
     probe_url: AnyHttpUrl | None = None
+    # several edge experts (TOML, [[expert]] tables; gateway/experts/config.py); unset: this edge
+    experts_file: Path | None = None
 
     @field_validator("flavor", mode="before")
     @classmethod
@@ -142,6 +144,8 @@ class RoutingSettings(BaseSettings):
     offload_tool: str = "request_cloud_assistance"
     shadow_rate: float = Field(0.0, ge=0, le=1, description="share ε of edge answers shadowed")
     shadow_max_concurrency: int = Field(4, ge=1)
+    # which edge expert drafts (gateway.routing.placement.POLICIES; checked at start)
+    placement_policy: str = Field("impact", min_length=1)
 
 
 class BudgetSettings(BaseSettings):
@@ -202,6 +206,47 @@ class DatasetSettings(BaseSettings):
         return value
 
 
+class SloSettings(BaseSettings):
+    """Default per-request SLO, when the request sends no x-slo-* / x-netgpt-deadline-ms header."""
+
+    model_config = _config("NETGPT_SLO_")
+
+    ttft_ms: float | None = Field(None, gt=0, description="time to first token")
+    tpot_ms: float | None = Field(None, gt=0, description="time per output token")
+    deadline_ms: float | None = Field(None, gt=0, description="whole request")
+
+
+class ExpertsSettings(BaseSettings):
+    """Live load of the edge experts: scraped server gauges and shared in-flight counts."""
+
+    model_config = _config("NETGPT_EXPERTS_")
+
+    scrape_interval_s: float = Field(0.25, gt=0, description="server /metrics scrape period")
+    scrape_timeout_s: float = Field(1.0, gt=0)
+    stale_after_s: float = Field(1.0, gt=0, description="scraped gauges older than this are stale")
+    share_interval_s: float = Field(0.1, gt=0, description="in-flight counts to/from Redis")
+    replica_ttl_s: float = Field(5.0, gt=0, description="a silent replica's counts expire after")
+
+
+class TenancySettings(BaseSettings):
+    """Client keys with per-key limits, admin keys and CORS (gateway/tenancy)."""
+
+    model_config = _config("NETGPT_")
+
+    # TOML/JSON [[key]] tables: name, sha256, rpm, tpm, budget_usd, budget_period (netgpt keys)
+    api_keys_file: Path | None = None
+    api_keys_reload_s: float = Field(1.0, gt=0, description="how often the key file's mtime is checked")
+    # unset: admin endpoints take any client key (as before); set: only these keys
+    admin_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    metrics_require_admin: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+
 class CalibrationSettings(BaseSettings):
     model_config = _config("NETGPT_CALIBRATION_")
 
@@ -230,6 +275,8 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+    slo: SloSettings = Field(default_factory=SloSettings)
+    experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -273,6 +320,8 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "network": NetworkSettings,
     "dataset": DatasetSettings,
     "calibration": CalibrationSettings,
+    "slo": SloSettings,
+    "experts": ExpertsSettings,
 }
 
 

@@ -100,3 +100,36 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             p + "requests_in_flight", "Requests being handled", registry=r,
         )
+        # several edge experts (gateway/experts): placement, live load, latency model
+        self.placements = Counter(
+            p + "placements_total", "Requests placed on an edge expert, by expert and policy",
+            ["expert", "policy"], registry=r,
+        )
+        self.slo_misses = Counter(
+            p + "slo_misses_total", "Requests that missed their SLO, by the expert (or cloud) that served",
+            ["expert", "policy"], registry=r,
+        )
+        self.expert_in_flight = Gauge(
+            p + "expert_in_flight", "Edge calls in flight to an expert from this gateway", ["expert"],
+            registry=r,
+        )
+        self.expert_up = Gauge(
+            p + "expert_up", "1 when the expert answered its last scrape or call, 0 when it failed",
+            ["expert"], registry=r,
+        )
+        self.latency_model_mape = Gauge(
+            p + "latency_model_mape", "Mean absolute percentage error of an expert's latency model",
+            ["expert"], registry=r,
+        )
+        self.expert_latency = Histogram(
+            p + "expert_latency_seconds", "Edge call latency per expert: predicted at placement and measured",
+            ["expert", "kind"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        # tenancy (gateway/tenancy): key names come from the operator's key file (bounded)
+        self.rate_limited = Counter(
+            p + "rate_limited_total", "Requests refused with 429, by client key name and limit",
+            ["key", "limit"], registry=r,
+        )
+        self.api_keys = Gauge(
+            p + "api_keys", "Client keys loaded from NETGPT_API_KEYS_FILE", registry=r,
+        )

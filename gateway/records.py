@@ -36,6 +36,8 @@ class RouteTrace:
     features: DraftFeatures | None = None
     edge_s: float | None = None
     cloud_s: float | None = None
+    expert: str | None = None  # the edge expert that drafted
+    plan: Any = None  # gateway.experts.router.Plan: where placement sent the request
 
 
 def _draft_part(trace: RouteTrace) -> dict[str, Any] | None:

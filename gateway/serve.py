@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         from gateway.app import price_function
 
         price_function(settings)  # a bad price schedule file stops us here, not in a worker
+        from gateway.experts.config import check_experts
+
+        check_experts(settings)  # so does a bad experts file or placement policy
     except ConfigError as exc:
         print(f"netgpt: invalid configuration: {exc}", file=sys.stderr)  # noqa: T201
         return 2

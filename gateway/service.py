@@ -20,9 +20,11 @@ from prometheus_client import Counter, Histogram
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, UpstreamError, both_failed
+from gateway.experts.router import ExpertRouter, Plan, no_expert_error
+from gateway.experts.slo import NO_SLO, Slo
 from gateway.metrics import GatewayMetrics
 from gateway.policy import RoutingPolicy
-from gateway.ports import CloudAnswer, CloudBackend, CloudStream, EdgeBackend, RecordSink
+from gateway.ports import CloudAnswer, CloudBackend, CloudStream, RecordSink
 from gateway.protocol import ChatCompletionRequest
 from gateway.records import RouteTrace, build_record
 from gateway.routing.decision import Decision, decide
@@ -56,6 +58,7 @@ class RequestInfo:
     request_id: str
     body_bytes: int
     started: float = field(default_factory=time.perf_counter)
+    slo: Slo = NO_SLO  # headers x-slo-ttft-ms, x-slo-tpot-ms, x-netgpt-deadline-ms or NETGPT_SLO_*
 
 
 def _fmt(value: float | None) -> str:
@@ -77,7 +80,7 @@ class ChatService:
         self,
         settings: Settings,
         *,
-        edge: EdgeBackend,
+        experts: ExpertRouter,
         cloud: CloudBackend,
         policy: RoutingPolicy,
         metrics: GatewayMetrics,
@@ -86,7 +89,7 @@ class ChatService:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
-        self.edge = edge
+        self.experts = experts
         self.cloud = cloud
         self.policy = policy
         self.metrics = metrics
@@ -119,9 +122,11 @@ class ChatService:
 
         edge_error: UpstreamError | None = None
         offload = False
-        if forced != "cloud":
+        plan = None if forced == "cloud" else self.experts.plan(raw, info.body_bytes, info.slo, terms.latency_s)
+        trace.plan = plan
+        if plan is not None and plan.expert is not None and (forced == "edge" or plan.to_cloud is None):
             try:
-                await self._draft(raw, trace)
+                await self._draft(raw, trace, plan)
             except UpstreamError as exc:
                 edge_error = exc
                 self.metrics.upstream_errors.labels("edge", exc.code or "error").inc()
@@ -130,12 +135,13 @@ class ChatService:
 
         if forced == "edge":
             if trace.draft is None:
-                assert edge_error is not None
                 trace.route = "edge"
-                return self._fail(trace, edge_error, "forced")
+                return self._fail(trace, edge_error or no_expert_error(), "forced")
             decision = Decision("edge", "forced")
         elif forced == "cloud":
             decision = Decision("cloud", "forced")
+        elif plan is not None and plan.to_cloud is not None:  # no expert up, or none in time
+            decision = Decision("cloud", plan.to_cloud)
         else:
             check = trace.draft_check
             decision = decide(
@@ -170,14 +176,15 @@ class ChatService:
             body["tools"] = [*raw["tools"], self._offload_tool]
         return body
 
-    async def _draft(self, raw: dict[str, Any], trace: RouteTrace) -> None:
+    async def _draft(self, raw: dict[str, Any], trace: RouteTrace, plan: Plan) -> None:
         started = time.perf_counter()
         try:
-            draft = await self.edge.draft(self.edge_body(raw))
+            draft = await self.experts.draft(plan, self.edge_body(raw))
         finally:
             trace.edge_s = time.perf_counter() - started
             self._edge_duration.observe(trace.edge_s)
         trace.draft = draft
+        trace.expert = plan.expert.name if plan.expert is not None else None
         if draft.response_bytes >= self.settings.network.min_transfer_bytes:
             self.policy.network.observe_transfer(
                 "edge", draft.response_bytes, max(draft.latency_s - draft.ttfb_s, 1e-6)
@@ -215,7 +222,11 @@ class ChatService:
             n_tools=len(schemas),
             n_turns=len(raw.get("messages") or ()),
         )
-        trace.score = score(trace.features, self.policy.calibrator, r.score_without_logprobs)
+        # the chosen expert's quality, once records have taught it, is the prior of a draft
+        # that came without log-probabilities
+        quality = trace.plan.quality if trace.plan is not None else None
+        prior = r.score_without_logprobs if quality is None else quality
+        trace.score = score(trace.features, self.policy.calibrator, prior)
         self.metrics.route_score.observe(trace.score)
         return offload
 
@@ -317,7 +328,7 @@ class ChatService:
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,
             price_per_token=self.policy.prices(),
-            models=(self.edge_model, self.cloud_model),
+            models=(self.experts.model_of(trace.expert) or self.edge_model, self.cloud_model),
         )
         self.sink.submit(record)
 
@@ -398,6 +409,11 @@ class ChatService:
 
     # ---------------------------------------------------------------- responses
     def _headers(self, trace: RouteTrace) -> dict[str, str]:
+        if trace.expert is not None:
+            return self._route_headers(trace) | {"x-netgpt-expert": trace.expert}
+        return self._route_headers(trace)
+
+    def _route_headers(self, trace: RouteTrace) -> dict[str, str]:
         return {
             "x-netgpt-route": trace.route,
             "x-netgpt-score": _fmt(trace.score),
@@ -441,6 +457,8 @@ class ChatService:
         if duration is None:
             duration = self._route_duration[trace.route] = self.metrics.request_duration.labels(trace.route)
         duration.observe(elapsed)
+        if trace.plan is not None and trace.plan.slo.any:
+            self.experts.finished(trace.plan, trace.route, trace.expert, elapsed, trace.draft)
         if self.settings.log_requests:
             log.info(
                 "chat completion",

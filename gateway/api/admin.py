@@ -109,6 +109,7 @@ async def router_state(request: Request, _auth: Authorized) -> dict[str, Any]:
         "calibration": state.calibration.meta(),
         "dataset": state.dataset.stats() if state.dataset is not None else None,
         "models": {"edge": state.service.edge_model, "cloud": state.service.cloud_model},
+        "experts": state.experts.state(),  # placement policy, live load, latency models
     }
 
 

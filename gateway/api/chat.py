@@ -22,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.errors import envelope_response, unexpected_error_handler
 from gateway.errors import AuthError, BodyTooLarge, GatewayError, RequestError
+from gateway.experts.slo import parse_slo
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
 
@@ -98,6 +99,7 @@ async def chat_completions(request: Request) -> Response:
         except orjson.JSONDecodeError as exc:
             raise RequestError(f"the request body is not valid JSON: {exc}") from None
         parsed = parse_request(raw)
+        slo = parse_slo(request.headers, state.settings.slo)  # 400 naming a malformed header
     except GatewayError as exc:
         state.metrics.requests.labels("none", "invalid_request", str(exc.status)).inc()
         return envelope_response(exc, rid)
@@ -106,7 +108,7 @@ async def chat_completions(request: Request) -> Response:
         log.info("request content", extra={"request_id": rid, "messages": raw.get("messages")})
     state.metrics.in_flight.inc()
     try:
-        result = await service.handle(raw, parsed, RequestInfo(rid, len(body)))
+        result = await service.handle(raw, parsed, RequestInfo(rid, len(body), slo=slo))
     finally:
         state.metrics.in_flight.dec()
     if result.stream is not None:

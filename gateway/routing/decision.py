@@ -14,6 +14,7 @@ Reason = Literal[
     "edge_unavailable",
     "cloud_unavailable",
     "forced",
+    "slo_cloud",  # no edge expert is predicted to meet the SLO but the cloud is
 ]
 
 
