@@ -13,6 +13,7 @@ import importlib
 SUBCOMMANDS: dict[str, str] = {
     "routing": "bench.routing.cli",
     "load": "bench.load.cli",
+    "experts": "bench.experts.cli",
     "edge-signal": "bench.edge_signal.cli",
 }
 

@@ -81,7 +81,7 @@ class LatencyModel:
     True
     """
 
-    __slots__ = ("_ttft", "_tpot", "n", "mape", "recent_mape", "prior")
+    __slots__ = ("_ttft", "_tpot", "n", "mape", "recent_mape", "prior", "theta")
 
     def __init__(self, prior: LatencyPrior | None = None, forgetting: float = 0.998) -> None:
         self.prior = prior or LatencyPrior()
@@ -102,6 +102,7 @@ class LatencyModel:
         self._tpot = _RLS(
             tpot_theta, [(abs(t) + 0.001) ** 2 * 25 / s for t in tpot_theta], forgetting
         )
+        self.theta = (*self._ttft.theta, *self._tpot.theta)  # read by the hot path in impact.py
         self.n = 0
         self.mape = 0.0
         self.recent_mape = 0.0
@@ -148,6 +149,7 @@ class LatencyModel:
         self._ttft.update([1.0, pk, extra, extra * pk], ttft_s)
         if output_tokens > 1:
             self._tpot.update([1.0, extra], (total_s - ttft_s) / (output_tokens - 1.0))
+        self.theta = (*self._ttft.theta, *self._tpot.theta)
 
     @property
     def coefficients(self) -> dict[str, float]:

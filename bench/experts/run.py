@@ -1,0 +1,181 @@
+"""The sweep behind ``netgpt bench experts``: scenarios × workloads × loads × policies × seeds."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.experts.profiles import ExpertProfile, profile
+from bench.experts.sim import CloudProfile, Outcome, simulate
+from bench.experts.workload import (
+    LATENCIES,
+    TRACES,
+    QualityTable,
+    SimRequest,
+    SloClass,
+    TraceRow,
+    available_traces,
+    from_trace,
+    poisson,
+    recorded_call_latencies,
+    synthetic_sizes,
+)
+from gateway.routing.placement import POLICIES, PolicyState
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    experts: tuple[str, ...]
+    slos: tuple[SloClass, ...]
+    description: str
+
+
+# GPU-class edge box: four different models on four GPUs (profiles are assumptions, stated in
+# their files); SLOs in llm-d's terms, half interactive, half relaxed.
+GPU_BOX = Scenario(
+    "gpu-box",
+    ("xlam-7b-l4", "xlam-1b-l4", "hermes-8b-a10g", "glm-9b-a100"),
+    (SloClass(0.5, 1.0, 0.05), SloClass(0.5, 3.0, 0.10)),
+    "4 vLLM experts of different models on different GPUs (assumed profiles), BFCL quality",
+)
+SCENARIOS = {s.name: s for s in (GPU_BOX,)}
+
+
+@dataclass(slots=True)
+class Options:
+    out: Path
+    data: Path | None
+    quick: bool = False
+    seeds: int = 3
+    loads: tuple[float, ...] = (0.5, 0.8, 0.95)
+    policies: tuple[str, ...] = POLICIES
+    requests: int = 4000
+    scenario: str = "gpu-box"
+    learned_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def size_pool(traces: dict[str, list[TraceRow]], rng: random.Random) -> list[TraceRow]:
+    if "azure-conv" in traces:
+        return traces["azure-conv"]
+    return [TraceRow(0.0, *synthetic_sizes(rng)) for _ in range(4000)]
+
+
+def capacity_rps(profiles: Sequence[ExpertProfile], pool: Sequence[TraceRow]) -> float:
+    """Requests/s the experts serve at full concurrency for the pool's mean request."""
+    p = statistics.fmean(r.prompt_tokens for r in pool)
+    o = statistics.fmean(r.output_tokens for r in pool)
+    return sum(pr.capacity_rps(p, o) for pr in profiles)
+
+
+def workloads(traces: dict[str, list[TraceRow]]) -> list[str]:
+    return ["poisson", *sorted(traces)]
+
+
+def total_runs(opts: Options) -> int:
+    """How many simulations ``run`` will do (for a progress bar)."""
+    traces = [
+        n for n, rel in TRACES.items() if opts.data is not None and (opts.data / rel).exists()
+    ]
+    return (1 + len(traces)) * len(opts.loads) * opts.seeds * len(opts.policies)
+
+
+def make_requests(
+    workload: str,
+    n: int,
+    util: float,
+    seed: int,
+    profiles: Sequence[ExpertProfile],
+    slos: Sequence[SloClass],
+    traces: dict[str, list[TraceRow]],
+) -> list[SimRequest]:
+    rng = random.Random(seed * 7919 + int(util * 1000))
+    if workload == "poisson":
+        pool = size_pool(traces, random.Random(seed))
+        return poisson(n, util * capacity_rps(profiles, pool), rng, slos, pool)
+    trace = traces[workload]
+    return from_trace(trace, n, util * capacity_rps(profiles, trace), rng, slos)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(q * (len(s) - 1))))
+    return s[k]
+
+
+def summarise(outcomes: Sequence[Outcome], stats: dict[str, float]) -> dict[str, float]:
+    n = max(len(outcomes), 1)
+    lat = [o.total_s for o in outcomes]
+    edge = [o for o in outcomes if o.target != "cloud"]
+    ape = [abs(o.predicted_total_s - o.total_s) / o.total_s for o in edge if o.total_s > 0]
+    busy = [v for k, v in stats.items() if k.startswith("busy_")]
+    return {
+        "slo_miss_rate": sum(1 for o in outcomes if not o.met) / n,
+        "mean_qos": sum(o.qos for o in outcomes) / n,
+        "p50_s": percentile(lat, 0.5),
+        "p99_s": percentile(lat, 0.99),
+        "cloud_share": sum(1 for o in outcomes if o.target == "cloud") / n,
+        "busy_share": statistics.fmean(busy) if busy else 0.0,
+        "placement_mape": statistics.fmean(ape) if ape else 0.0,
+    }
+
+
+def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """All runs, aggregated over seeds: one row per (policy, workload, utilisation)."""
+    from gateway.routing.learned import load_policy
+
+    scenario = SCENARIOS[opts.scenario]
+    profiles = [profile(name) for name in scenario.experts]
+    qualities = QualityTable.load(opts.data)
+    calls = recorded_call_latencies(opts.data, CloudProfile.model)
+    cloud = (
+        CloudProfile(call_s=tuple(calls), source=f"recorded BFCL call latencies ({LATENCIES})")
+        if calls
+        else CloudProfile()
+    )
+    traces = available_traces(opts.data)
+    policies = list(opts.policies)
+    learned = None
+    if "learned" in policies:
+        try:
+            learned = load_policy(opts.learned_path)
+        except (FileNotFoundError, ValueError) as exc:
+            policies.remove("learned")
+            opts.notes.append(f"learned policy skipped: {exc}")
+    rows: list[dict[str, Any]] = []
+    for workload in workloads(traces):
+        for util in opts.loads:
+            per_policy: dict[str, list[dict[str, float]]] = {p: [] for p in policies}
+            # seed 0 is where the impact policy's weights were looked at: reported runs start at 1
+            for seed in range(1, opts.seeds + 1):
+                reqs = make_requests(
+                    workload, opts.requests, util, seed, profiles, scenario.slos, traces
+                )
+                for pol in policies:
+                    state = PolicyState(learned=learned)
+                    outs, stats = simulate(reqs, profiles, qualities, pol, seed, state, cloud)
+                    per_policy[pol].append(summarise(outs, stats))
+                    if progress:
+                        progress(f"{workload} util={util} seed={seed} {pol}")
+            for pol, runs in per_policy.items():
+                row: dict[str, Any] = {
+                    "scenario": scenario.name,
+                    "policy": pol,
+                    "workload": workload,
+                    "utilisation": util,
+                    "seeds": len(runs),
+                    "requests": opts.requests,
+                }
+                for key in runs[0]:
+                    vals = [r[key] for r in runs]
+                    row[key] = statistics.fmean(vals)
+                    row[f"{key}_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                rows.append(row)
+    return rows
