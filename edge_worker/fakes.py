@@ -5,7 +5,7 @@ It answers ``POST /v1/chat/completions`` in the exact shapes of vLLM's OpenAI se
 OpenAI (``flavor="openai"``: ``call_<24 alnum>`` ids, ``system_fingerprint``), streamed (SSE) or
 not, with token log-probabilities when asked. What it answers is a *behaviour*::
 
-    {"mode": "tool_call", "delay_s": 0.0, "logprob": -0.05, "status": 500,
+    {"mode": "tool_call", "delay_s": 0.0, "delay_per_running_s": 0.0, "logprob": -0.05, "status": 500,
      "retry_after_s": None, "fail_times": 0, "then": "tool_call", ...}
 
 Modes: ``tool_call`` (arguments generated from the tool's JSON Schema, so they validate),
@@ -74,6 +74,8 @@ class Behaviour:
 
     mode: str = "tool_call"
     delay_s: float = 0.0  # before answering
+    # interference: each other request running on this fake adds this much to the delay
+    delay_per_running_s: float = 0.0
     chunk_delay_s: float = 0.0  # between streamed chunks
     logprob: float = -0.05  # reported for every generated token
     status: int = 500  # for mode "error"
@@ -487,8 +489,9 @@ class FakeUpstream:
                 mode = behaviour.then
         self.running += 1
         try:
-            if behaviour.delay_s:
-                await asyncio.sleep(behaviour.delay_s)
+            delay = behaviour.delay_s + behaviour.delay_per_running_s * (self.running - 1)
+            if delay:
+                await asyncio.sleep(delay)
             if mode == "drop":
                 return await self._drop(request)
             if mode == "error":

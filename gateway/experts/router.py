@@ -35,6 +35,7 @@ from gateway.experts.slo import Slo
 from gateway.metrics import GatewayMetrics
 from gateway.ports import EdgeBackend, EdgeDraft
 from gateway.routing.decision import Reason
+from gateway.routing.impact import remaining_tokens
 from gateway.routing.placement import (
     InFlight,
     LatencyModel,
@@ -188,7 +189,7 @@ class ExpertRouter:
             for a in active.values():
                 decoded = max(now - a.started - a.ttft_s, 0.0) / a.tpot_s
                 slack = None if a.deadline is None else a.deadline - now
-                flights.append(InFlight(max(a.output_tokens - decoded, 0.0), slack))
+                flights.append(InFlight(remaining_tokens(a.output_tokens, decoded), slack))
             out[name] = flights
         return out
 

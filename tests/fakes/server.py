@@ -28,10 +28,16 @@ class ServerThread:
         *,
         startup_timeout_s: float = 10.0,
         lifespan: str = "off",
+        http: Any = "auto",
+        timeout_graceful_shutdown: float = 1,
+        port: int = 0,
     ):
         self.app = app
         self.host = host
         self.lifespan = lifespan
+        self.http = http
+        self.timeout_graceful_shutdown = timeout_graceful_shutdown
+        self._bind_port = port  # 0: the kernel picks a free one; a given one: to come back there
         self.startup_timeout_s = startup_timeout_s
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -50,12 +56,12 @@ class ServerThread:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
+        sock.bind((self.host, self._bind_port))
         self.port = sock.getsockname()[1]
         self._sock = sock
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan=self.lifespan, ws="none",
-            timeout_graceful_shutdown=1,
+            http=self.http, timeout_graceful_shutdown=self.timeout_graceful_shutdown,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
