@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from gateway.api.errors import (
     http_error_handler,
     unexpected_error_handler,
 )
+from gateway.api.openapi import install_openapi
 from gateway.calibration_state import CalibrationHolder
 from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, RequestError
@@ -38,6 +40,7 @@ from gateway.ports import NetworkView
 from gateway.pricing_file import load_price_schedule
 from gateway.routing.state import LinkEstimate
 from gateway.service import ChatService
+from gateway.tenancy import Tenancy
 
 log = logging.getLogger("netgpt.app")
 
@@ -71,6 +74,18 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.client_keys = settings.client_keys()
+    app.state.tenancy = Tenancy(settings, metrics)
+    app.state.cors = bool(settings.tenancy.cors_origins)
+    if settings.tenancy.cors_origins:  # off unless NETGPT_CORS_ORIGINS names the origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.tenancy.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", "x-request-id", "x-slo-ttft-ms",
+                           "x-slo-tpot-ms", "x-netgpt-deadline-ms"],
+            expose_headers=["x-request-id", "x-netgpt-route", "x-netgpt-reason", "x-netgpt-score",
+                            "x-netgpt-threshold", "x-netgpt-expert", "retry-after"],
+        )
     app.state.started_at = time.time()
     app.router.routes.append(Route("/v1/chat/completions", chat_completions, methods=["POST"]))
     app.include_router(admin.router)
@@ -78,6 +93,7 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     app.add_exception_handler(HTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    install_openapi(app)
     return app
 
 
@@ -117,8 +133,11 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     state.network = network
 
     state.redis = None
+    state.key_limits = None
     if settings.redis_url is not None:
         state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        # per-key limits shared by every replica
+        state.key_limits = state.tenancy.use_redis(state.redis)
     state.budget = BudgetController(settings, metrics, state.redis)
     state.dataset = DatasetWriter(settings, metrics) if settings.dataset.enabled else None
     state.calibration = CalibrationHolder(settings, metrics)
@@ -144,7 +163,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         sink=state.dataset,
         budget=state.budget,
     )
-    for component in (network, state.budget, state.dataset):
+    for component in (network, state.budget, state.dataset, state.key_limits):
         start = getattr(component, "start", None)
         if component is not None and start is not None:
             await start()
@@ -187,7 +206,7 @@ async def _stop(app: FastAPI) -> None:
         state.quality_task.cancel()
     if state.shared_in_flight is not None:
         await state.shared_in_flight.stop()
-    for component in (state.network, state.budget):
+    for component in (state.network, state.budget, state.key_limits):
         stop = getattr(component, "stop", None)
         if stop is not None:
             await stop()

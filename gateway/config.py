@@ -275,6 +275,7 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+    tenancy: TenancySettings = Field(default_factory=TenancySettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
 
@@ -320,6 +321,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "network": NetworkSettings,
     "dataset": DatasetSettings,
     "calibration": CalibrationSettings,
+    "tenancy": TenancySettings,
     "slo": SloSettings,
     "experts": ExpertsSettings,
 }

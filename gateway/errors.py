@@ -5,6 +5,10 @@
     │   ├── BodyTooLarge             413
     │   └── UnsupportedParameter     400 code=unsupported_parameter
     ├── AuthError                    401 invalid_api_key
+    ├── PermissionDenied             403 an admin endpoint and a key that is not an admin key
+    ├── RateLimited                  429 rate_limit_exceeded (a key's requests or tokens per
+    │   │                                minute); .retry_after_s -> Retry-After
+    │   └── QuotaExceeded            429 insufficient_quota (a key's cloud budget is spent)
     └── UpstreamError                an upstream (edge or cloud) failed; .upstream names it
         ├── UpstreamTransportError   no usable HTTP answer
         │   ├── UpstreamConnectError connect refused / DNS / reset before answer  -> 503
@@ -62,6 +66,27 @@ class AuthError(GatewayError):
     status = 401
     type = "invalid_request_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "admin_key_required"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(RateLimited):
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class UpstreamError(GatewayError):

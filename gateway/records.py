@@ -8,6 +8,7 @@ Headers are never part of a record.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ class RouteTrace:
     features: DraftFeatures | None = None
     edge_s: float | None = None
     cloud_s: float | None = None
+    # (tokens, usd) of the answer the client got, for per-key limits (gateway/tenancy)
+    on_usage: Callable[[int, float], None] | None = None
     expert: str | None = None  # the edge expert that drafted
     plan: Any = None  # gateway.experts.router.Plan: where placement sent the request
 

@@ -58,6 +58,7 @@ class RequestInfo:
     request_id: str
     body_bytes: int
     started: float = field(default_factory=time.perf_counter)
+    on_usage: Callable[[int, float], None] | None = None  # (tokens, usd): per-key limits
     slo: Slo = NO_SLO  # headers x-slo-ttft-ms, x-slo-tpot-ms, x-netgpt-deadline-ms or NETGPT_SLO_*
 
 
@@ -118,6 +119,7 @@ class ChatService:
         terms = self.policy.threshold_for(info.body_bytes, state)
         self.metrics.fallback_threshold.set(terms.tau)
         trace = RouteTrace(info.request_id, info.started, time.time(), state, terms.tau)
+        trace.on_usage = info.on_usage
         schemas = tool_schemas(raw.get("tools"))
 
         edge_error: UpstreamError | None = None
@@ -237,6 +239,10 @@ class ChatService:
             for choice in response.get("choices") or ():
                 choice["logprobs"] = None
         self._budget_record("edge", 0.0)
+        if trace.on_usage is not None:
+            usage = response.get("usage")
+            total = usage.get("total_tokens") if isinstance(usage, dict) else None
+            trace.on_usage(total if isinstance(total, int) else 0, 0.0)
         return self._respond(request, trace, response)
 
     # ---------------------------------------------------------------- cloud
@@ -298,6 +304,8 @@ class ChatService:
         network.observe_compute("cloud", max(answer.ttfb_s - rtt, 0.0))
         # a shadow call costs money but answers no request: the budget counts it apart
         self._budget_record("shadow" if kind == "shadow" else "cloud", answer.cost_usd)
+        if kind != "shadow" and trace.on_usage is not None:
+            trace.on_usage(answer.input_tokens + answer.output_tokens, answer.cost_usd)
         choice = (answer.response.get("choices") or [{}])[0]
         message = choice.get("message") or {}
         cloud_check = check_tool_calls(

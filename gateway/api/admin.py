@@ -12,21 +12,30 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from gateway.api.chat import check_auth
 from gateway.errors import GatewayError, UpstreamError
 
 REFERENCE_REQUEST_BYTES = 2000  # τ in /v1/router/state is shown for a request of this size
 
 
 def require_key(request: Request) -> None:
-    check_auth(request, request.app.state.client_keys)
+    request.app.state.tenancy.authenticate(request.headers)
+
+
+def require_admin(request: Request) -> None:
+    request.app.state.tenancy.require_admin(request.headers)
+
+
+def metrics_auth(request: Request) -> None:
+    if request.app.state.tenancy.metrics_require_admin:
+        request.app.state.tenancy.require_admin(request.headers)
 
 
 Authorized = Annotated[None, Depends(require_key)]
+Admin = Annotated[None, Depends(require_admin)]
 router = APIRouter()
 
 
-@router.get("/healthz", include_in_schema=False)
+@router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """Liveness: the process serves HTTP."""
     return {"status": "ok"}
@@ -42,7 +51,14 @@ async def _probe(name: str, ping: Any, timeout_s: float) -> tuple[str, dict[str,
     return name, {"ok": True, "latency_s": round(time.perf_counter() - started, 4)}
 
 
-@router.get("/readyz", include_in_schema=False)
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "Both upstreams answer", "content": {"application/json": {}}},
+        503: {"description": "An upstream does not answer; details per upstream",
+              "content": {"application/json": {}}},
+    },
+)
 async def readyz(request: Request) -> Response:
     """Readiness: the edge and the cloud answer (GET /models on each)."""
     state = request.app.state
@@ -60,8 +76,12 @@ async def readyz(request: Request) -> Response:
     )
 
 
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(request: Request, _auth: Annotated[None, Depends(metrics_auth)]) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -82,7 +102,7 @@ async def models(request: Request, _auth: Authorized) -> dict[str, Any]:
 
 
 @router.get("/v1/router/state")
-async def router_state(request: Request, _auth: Authorized) -> dict[str, Any]:
+async def router_state(request: Request, _auth: Admin) -> dict[str, Any]:
     """Live routing inputs: network per target, τ for a reference request, budget, calibration."""
     state = request.app.state
     policy = state.policy
@@ -120,7 +140,7 @@ class EdgeModelSwitch(BaseModel):
 
 @router.post("/v1/router/edge-model")
 async def switch_edge_model(
-    request: Request, body: EdgeModelSwitch, _auth: Authorized
+    request: Request, body: EdgeModelSwitch, _auth: Admin
 ) -> dict[str, Any]:
     """Send edge requests to another served model (e.g. a LoRA adapter just loaded into vLLM)
     and refit the score calibration: the router and the edge are updated together."""

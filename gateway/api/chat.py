@@ -7,12 +7,12 @@ more than all of that on the edge path.
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import logging
 import os
 import re
 import secrets
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.errors import envelope_response, unexpected_error_handler
-from gateway.errors import AuthError, BodyTooLarge, GatewayError, RequestError
+from gateway.errors import BodyTooLarge, GatewayError, RequestError
 from gateway.experts.slo import parse_slo
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
@@ -57,22 +57,6 @@ def request_id(request: Request) -> str:
     return _ids.next()
 
 
-def check_auth(request: Request, keys: list[bytes]) -> None:
-    """Constant-time check of a Bearer key against every configured key."""
-    if not keys:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("missing API key: send 'Authorization: Bearer <key>' with a key from NETGPT_API_KEYS")
-    presented = token.strip().encode()
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(presented, key)
-    if not ok:
-        raise AuthError("invalid API key")
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -91,8 +75,10 @@ async def chat_completions(request: Request) -> Response:
     state = request.app.state
     service: ChatService = state.service
     rid = request_id(request)
+    tenancy = state.tenancy
     try:
-        check_auth(request, state.client_keys)
+        principal = tenancy.authenticate(request.headers)
+        await tenancy.admit(principal)
         body = await read_body(request, state.settings.max_body_bytes)
         try:
             raw = orjson.loads(body)
@@ -101,14 +87,18 @@ async def chat_completions(request: Request) -> Response:
         parsed = parse_request(raw)
         slo = parse_slo(request.headers, state.settings.slo)  # 400 naming a malformed header
     except GatewayError as exc:
-        state.metrics.requests.labels("none", "invalid_request", str(exc.status)).inc()
+        reason = "rate_limited" if exc.status == 429 else "invalid_request"
+        state.metrics.requests.labels("none", reason, str(exc.status)).inc()
         return envelope_response(exc, rid)
     if state.settings.log_content:
         # opt-in only (NETGPT_LOG_CONTENT): message text may be personal data
         log.info("request content", extra={"request_id": rid, "messages": raw.get("messages")})
     state.metrics.in_flight.inc()
     try:
-        result = await service.handle(raw, parsed, RequestInfo(rid, len(body), slo=slo))
+        info = RequestInfo(rid, len(body), slo=slo)
+        if not principal.limits.unlimited:
+            info.on_usage = partial(tenancy.charge, principal)
+        result = await service.handle(raw, parsed, info)
     finally:
         state.metrics.in_flight.dec()
     if result.stream is not None:
@@ -134,12 +124,19 @@ class ChatFastLane:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        # with CORS on, a browser's request (it sends Origin) goes through the app's middleware
+        self._cors = bool(getattr(getattr(app, "state", None), "cors", False))
 
     def __getattr__(self, name: str) -> Any:  # app.state and friends stay reachable
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != CHAT_PATH or scope["method"] != "POST":
+        if (
+            scope["type"] != "http"
+            or scope["path"] != CHAT_PATH
+            or scope["method"] != "POST"
+            or (self._cors and any(name == b"origin" for name, _ in scope["headers"]))
+        ):
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app  # what the app sets: request.app.state

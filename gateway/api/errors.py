@@ -9,7 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RateLimited
+from gateway.routing.limits import retry_after_header
 
 log = logging.getLogger("netgpt.api")
 
@@ -20,6 +21,8 @@ def envelope_response(error: GatewayError, request_id: str | None = None) -> Res
     headers = {"x-request-id": request_id} if request_id else None
     if isinstance(error, GatewayError) and error.status == 401:
         headers = (headers or {}) | {"www-authenticate": "Bearer"}
+    if isinstance(error, RateLimited):
+        headers = (headers or {}) | {"retry-after": retry_after_header(error.retry_after_s)}
     return Response(
         orjson.dumps(error.envelope()),
         status_code=error.status,
@@ -42,7 +45,10 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     err.status = exc.status_code
     err.type = _HTTP_TYPES.get(exc.status_code, "invalid_request_error")
     err.code = str(exc.status_code)
-    return envelope_response(err)
+    response = envelope_response(err)
+    if exc.headers:  # 405: Allow (RFC 9110 requires it)
+        response.headers.update(exc.headers)
+    return response
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
