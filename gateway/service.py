@@ -352,18 +352,26 @@ class ChatService:
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
 
         async def chunks() -> AsyncIterator[bytes]:
-            status = 200
+            status = 499  # until the stream ends one way or the other: the client went away
             try:
                 async for payload in stream.chunks:
                     if payload == b"[DONE]" or (not include_usage and _usage_only(payload)):
                         continue
                     yield event(payload)
-                yield DONE
+                status = 200
             except UpstreamError as exc:
+                # broken mid-answer: an error event and no [DONE], so no client can take the
+                # truncated answer for a complete one (the OpenAI SDK raises on it)
                 status = exc.status
                 self.metrics.upstream_errors.labels("cloud", exc.code or "error").inc()
+                log.warning("cloud stream broke mid-answer: %s", exc.message,
+                            extra={"request_id": trace.request_id})
                 yield error_event(exc.envelope())
-                yield DONE
+                return
+            except Exception:
+                status = 500
+                log.exception("relaying the cloud stream failed", extra={"request_id": trace.request_id})
+                yield error_event(GatewayError("the gateway failed while relaying the answer").envelope())
                 return
             finally:
                 trace.cloud_s = time.perf_counter() - started
@@ -377,7 +385,10 @@ class ChatService:
                 output_tokens=int(usage.get("completion_tokens") or 0),
                 ttfb_s=stream.ttfb_s,
             )
+            # the record goes to the sink before the client's last event: a client that hangs
+            # up after [DONE] must not cost the dataset its pair
             self._after_cloud(raw, trace, schemas, answer, kind="routed")
+            yield DONE
 
         return ChatResult(200, self._headers(trace) | SSE_HEADERS, stream=chunks(), media_type="text/event-stream")
 

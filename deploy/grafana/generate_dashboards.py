@@ -356,6 +356,45 @@ def gateway_dashboard() -> dict[str, Any]:
             [("sum by (instance) (netgpt_requests_in_flight)", "{{instance}}")],
             unit="short",
         ),
+        row("Edge experts"),
+        timeseries(
+            "Placements by expert",
+            "Which edge expert drafted, by placement policy; 'cloud': no expert could meet the "
+            "request's SLO but the cloud could (slo_cloud); 'none': no expert was up.",
+            [(f"sum by (expert, policy) (rate(netgpt_placements_total{RATE}))", "{{expert}} ({{policy}})")],
+            unit="ops",
+            stack=True,
+        ),
+        timeseries(
+            "SLO misses",
+            "Requests that missed their SLO (x-slo-ttft-ms, x-slo-tpot-ms, x-netgpt-deadline-ms or "
+            "the NETGPT_SLO_* default), by the expert (or cloud) that answered.",
+            [(f"sum by (expert, policy) (rate(netgpt_slo_misses_total{RATE}))", "{{expert}} ({{policy}})")],
+            unit="ops",
+        ),
+        timeseries(
+            "Expert load and health",
+            "Edge calls in flight to each expert from the gateways, and whether it answered its "
+            "last scrape or call (1 up, 0 down: avoided until it answers again).",
+            [
+                ("sum by (expert) (netgpt_expert_in_flight)", "{{expert}} in flight"),
+                ("min by (expert) (netgpt_expert_up)", "up {{expert}}"),
+            ],
+            right_axis={"up .*": "short"},
+        ),
+        timeseries(
+            "Expert latency: predicted at placement and measured (p50, p95, p99)",
+            "The latency model's prediction for the chosen expert next to the measured edge call.",
+            quantiles("netgpt_expert_latency_seconds", "expert, kind", "{{expert}} {{kind}}"),
+            unit="s",
+        ),
+        timeseries(
+            "Latency model error (MAPE)",
+            "Mean absolute percentage error of each expert's online latency model, scored on "
+            "each prediction before it learns from the call (target: at most 15%).",
+            [("max by (expert) (netgpt_latency_model_mape)", "{{expert}}")],
+            unit="percentunit",
+        ),
     ]
     return dashboard(
         "netgpt-gateway",
