@@ -85,6 +85,12 @@ def total_runs(opts: Options) -> int:
     return (1 + len(traces)) * len(opts.loads) * opts.seeds * len(opts.policies)
 
 
+def trace_part(trace: Sequence[TraceRow], part: str) -> Sequence[TraceRow]:
+    """The first half of a trace trains the learned policy; the second half is reported."""
+    half = len(trace) // 2
+    return {"train": trace[:half], "eval": trace[half:]}.get(part, trace)
+
+
 def make_requests(
     workload: str,
     n: int,
@@ -93,12 +99,13 @@ def make_requests(
     profiles: Sequence[ExpertProfile],
     slos: Sequence[SloClass],
     traces: dict[str, list[TraceRow]],
+    part: str = "eval",
 ) -> list[SimRequest]:
     rng = random.Random(seed * 7919 + int(util * 1000))
     if workload == "poisson":
-        pool = size_pool(traces, random.Random(seed))
+        pool = trace_part(size_pool(traces, random.Random(seed)), part)
         return poisson(n, util * capacity_rps(profiles, pool), rng, slos, pool)
-    trace = traces[workload]
+    trace = trace_part(traces[workload], part)
     return from_trace(trace, n, util * capacity_rps(profiles, trace), rng, slos)
 
 

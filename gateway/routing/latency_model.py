@@ -86,8 +86,9 @@ class LatencyModel:
     def __init__(self, prior: LatencyPrior | None = None, forgetting: float = 0.998) -> None:
         self.prior = prior or LatencyPrior()
         pr = self.prior
-        # Prior variance: a coefficient may move by about its own size (plus a floor) before
-        # ``strength`` observations have been seen.
+        # RLS from P0 is ridge regression pulling θ towards the prior with weight P0⁻¹: with
+        # P0 = 1/(strength·E[x²]) the prior weighs as much as ``strength`` observations that
+        # agree with it (E[x²] for prompts of ~1000 tokens and ~3 other requests running).
         s = max(pr.strength, 1e-6)
         ttft_theta = [
             pr.ttft_s,
@@ -96,12 +97,8 @@ class LatencyModel:
             pr.prefill_s_per_1k_per_extra,
         ]
         tpot_theta = [pr.tpot_s, pr.tpot_s_per_extra]
-        self._ttft = _RLS(
-            ttft_theta, [(abs(t) + 0.01) ** 2 * 25 / s for t in ttft_theta], forgetting
-        )
-        self._tpot = _RLS(
-            tpot_theta, [(abs(t) + 0.001) ** 2 * 25 / s for t in tpot_theta], forgetting
-        )
+        self._ttft = _RLS(ttft_theta, [1.0 / (s * m) for m in (1.0, 1.0, 9.0, 9.0)], forgetting)
+        self._tpot = _RLS(tpot_theta, [1.0 / (s * m) for m in (1.0, 9.0)], forgetting)
         self.theta = (*self._ttft.theta, *self._tpot.theta)  # read by the hot path in impact.py
         self.n = 0
         self.mape = 0.0

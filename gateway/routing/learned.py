@@ -40,6 +40,9 @@ FEATURES: tuple[str, ...] = (
     "log1p_load",
     "has_slo",
     "log_output_tokens",
+    "ttft_over_slo",
+    "tpot_over_slo",
+    "log_prompt_tokens",
 )
 WEIGHTS_RESOURCE = "placement_policy.json"
 FORMAT_VERSION = 1
@@ -72,6 +75,9 @@ def features(
         else 1.0
     )
     log_out = math.log(max(request.expected_output_tokens, 1)) / 5.0
+    log_prompt = math.log(max(request.prompt_tokens, 1)) / 7.0
+    slo_ttft = request.slo_ttft_s or budget
+    slo_tpot = request.slo_tpot_s or budget
     rows = []
     for e, est in zip(experts, ests, strict=True):
         slots = e.slots if e.slots else 8
@@ -89,6 +95,9 @@ def features(
                 math.log1p(est.load),
                 has_slo,
                 log_out,
+                min(est.ttft_s / slo_ttft, 10.0),
+                min(est.tpot_s / slo_tpot, 10.0),
+                log_prompt,
             ]
         )
     return rows
