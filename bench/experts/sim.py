@@ -176,18 +176,18 @@ class _Expert:
 
 
 def _budget(req: SimRequest) -> float | None:
+    """Seconds the request may take end to end (None: no SLO)."""
     if req.slo_ttft_s is None and req.slo_tpot_s is None:
-        return None
-    return (req.slo_ttft_s or 0.0) + (req.slo_tpot_s or 0.0) * max(
-        req.expected_output_tokens - 1, 0
-    )
+        return req.deadline_s
+    b = (req.slo_ttft_s or 0.0) + (req.slo_tpot_s or 0.0) * max(req.expected_output_tokens - 1, 0)
+    return b if req.deadline_s is None else min(b, req.deadline_s)
 
 
 def _slack(j: _Job, t: float) -> float | None:
     """Seconds before the running request misses: its TTFT budget until the first token, then
     its TPOT budget over the expected output counted from the first token."""
     req = j.req
-    if j.prefill or req.slo_tpot_s is None:
+    if j.prefill or req.slo_tpot_s is None or req.deadline_s is not None:
         b = _budget(req)
         return None if b is None else req.arrival + b - t
     return j.first_token + req.slo_tpot_s * max(req.expected_output_tokens - 1, 0) - t
@@ -195,6 +195,8 @@ def _slack(j: _Job, t: float) -> float | None:
 
 def _met(req: SimRequest, ttft: float, total: float) -> bool:
     if req.slo_ttft_s is not None and ttft > req.slo_ttft_s:
+        return False
+    if req.deadline_s is not None and total > req.deadline_s:
         return False
     if req.slo_tpot_s is not None and req.output_tokens > 1:
         return (total - ttft) / (req.output_tokens - 1) <= req.slo_tpot_s
@@ -296,6 +298,7 @@ def simulate(
             req.slo_ttft_s,
             req.slo_tpot_s,
             domain=req.rtype,
+            **({} if req.deadline_s is None else {"deadline_s": req.deadline_s}),
         )
         placement = place(rv, views, models, policy, state, flights)
         c_ttft, c_total = cloud.estimate(req.prompt_tokens, req.expected_output_tokens)

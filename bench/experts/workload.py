@@ -65,6 +65,7 @@ class SimRequest:
     rtype: str
     slo_ttft_s: float | None
     slo_tpot_s: float | None
+    deadline_s: float | None = None  # end to end (x-netgpt-deadline-ms)
 
 
 class QualityTable:
