@@ -49,6 +49,10 @@ from gateway.routing.views import ExpertView
 
 BYTES_PER_TOKEN = 4.0  # as gateway.policy: request bytes -> prompt-token estimate
 OUTPUT_EWMA = 0.05  # weight of one draft in the running mean of output tokens
+# the latency model (pure-Python least squares, ~25 us an update) learns from at most this many
+# edge calls a second per expert: at thousands of requests a second it would cost 5-10 % of the
+# edge path's CPU, and 50 samples a second track any real drift
+MAX_OBSERVE_PER_S = 50.0
 _NEEDS_FLIGHTS = frozenset({"impact", "learned"})  # policies that score others' SLO misses
 
 
@@ -104,6 +108,7 @@ class ExpertRouter:
         self._single = experts[0] if len(experts) == 1 else None
         self._active: dict[str, dict[int, _Active]] = {e.name: {} for e in experts}
         self._ids = itertools.count()
+        self._next_observe = dict.fromkeys(self.experts, 0.0)
         # metric children bound once (labels() takes a lock and builds a key)
         self._placed: dict[str, Counter] = {
             n: metrics.placements.labels(n, self.policy) for n in [*self.experts, "cloud", "none"]
@@ -199,18 +204,9 @@ class ExpertRouter:
         assert plan.expert is not None
         name = plan.expert.name
         concurrency = self.load.acquire(name)
-        key = next(self._ids)
-        started = self.clock()
-        p = plan.placement
-        req = plan.request
-        if p is not None and p.predicted_total_s > 0:
-            tpot = max((p.predicted_total_s - p.predicted_ttft_s) / max(req.expected_output_tokens - 1, 1), 1e-4)
-            ttft = p.predicted_ttft_s
-        else:
-            prediction = self.models[name].predict(concurrency, req.prompt_tokens, req.expected_output_tokens)
-            ttft, tpot = prediction.ttft_s, prediction.tpot_s
-        deadline = None if req.deadline_s is None else started + req.deadline_s
-        self._active[name][key] = _Active(started, ttft, tpot, req.expected_output_tokens, deadline)
+        key = next(self._ids) if self._single is None else None  # one expert: no impact to weigh
+        if key is not None:
+            self._active[name][key] = self._flight(plan, name, concurrency)
         try:
             draft = await self.clients[name].draft(body)
         except UpstreamError as exc:
@@ -219,18 +215,35 @@ class ExpertRouter:
             raise
         finally:
             self.load.release(name)
-            del self._active[name][key]
-        self._observe(plan.expert, req, draft, concurrency)
+            if key is not None:
+                del self._active[name][key]
+        self._observe(plan.expert, plan.request, draft, concurrency)
         return draft
 
+    def _flight(self, plan: Plan, name: str, concurrency: int) -> _Active:
+        started = self.clock()
+        p, req = plan.placement, plan.request
+        if p is not None and p.predicted_total_s > 0:
+            tpot = max((p.predicted_total_s - p.predicted_ttft_s) / max(req.expected_output_tokens - 1, 1), 1e-4)
+            ttft = p.predicted_ttft_s
+        else:
+            prediction = self.models[name].predict(concurrency, req.prompt_tokens, req.expected_output_tokens)
+            ttft, tpot = prediction.ttft_s, prediction.tpot_s
+        deadline = None if req.deadline_s is None else started + req.deadline_s
+        return _Active(started, ttft, tpot, req.expected_output_tokens, deadline)
+
     def _observe(self, expert: Expert, req: RequestView, draft: EdgeDraft, concurrency: int) -> None:
+        name = expert.name
+        total = draft.latency_s
+        self._actual[name].observe(total)
+        now = self.clock()
+        if now < self._next_observe[name]:
+            return  # learning from MAX_OBSERVE_PER_S calls a second is plenty, and cheap
+        self._next_observe[name] = now + 1.0 / MAX_OBSERVE_PER_S
         usage = draft.response.get("usage") or {}
         output = usage.get("completion_tokens") or len(draft.token_logprobs) or 1
         prompt = usage.get("prompt_tokens") or req.prompt_tokens
         self.output_tokens += OUTPUT_EWMA * (float(output) - self.output_tokens)
-        total = draft.latency_s
-        name = expert.name
-        self._actual[name].observe(total)
         slots = expert.config.slots
         if slots is not None and concurrency > slots:
             return  # it waited for a slot: the model describes service, not queueing

@@ -57,15 +57,25 @@ def _seconds(headers: Mapping[str, str], header: str, default_ms: float | None) 
 
 
 def defaults(settings: SloSettings) -> Slo:
-    return Slo(
-        *(None if ms is None else ms / 1000.0 for ms in (settings.ttft_ms, settings.tpot_ms, settings.deadline_ms))
-    )
+    ttft, tpot, deadline = settings.ttft_ms, settings.tpot_ms, settings.deadline_ms
+    if ttft is None and tpot is None and deadline is None:
+        return NO_SLO
+    return Slo(*(None if ms is None else ms / 1000.0 for ms in (ttft, tpot, deadline)))
 
 
-def parse_slo(headers: Mapping[str, str], settings: SloSettings, default: Slo | None = None) -> Slo:
-    """The request's SLO in seconds; raises :class:`RequestError` naming a malformed header."""
-    if TTFT_HEADER not in headers and TPOT_HEADER not in headers and DEADLINE_HEADER not in headers:
-        return default if default is not None else defaults(settings)  # the common case: no header
+_RAW_NAMES = (b"x-slo-", DEADLINE_HEADER.encode())
+
+
+def parse_slo(headers: Mapping[str, str], settings: SloSettings) -> Slo:
+    """The request's SLO in seconds; raises :class:`RequestError` naming a malformed header.
+
+    ``headers``: Starlette's ``Headers`` (or any mapping with lower-case names)."""
+    raw = getattr(headers, "raw", None)
+    if raw is not None:  # one pass over the raw (lower-case) names: the common case has none
+        if not any(name.startswith(_RAW_NAMES) for name, _ in raw):
+            return defaults(settings)
+    elif TTFT_HEADER not in headers and TPOT_HEADER not in headers and DEADLINE_HEADER not in headers:
+        return defaults(settings)
     return Slo(
         _seconds(headers, TTFT_HEADER, settings.ttft_ms),
         _seconds(headers, TPOT_HEADER, settings.tpot_ms),

@@ -86,7 +86,8 @@ async def test_placements_spread_as_the_policy_predicts(experts, make_settings, 
         for n, e in state["experts"].items()
     }
     observed = {n: e["latency_model"]["observations"] for n, e in state["experts"].items()}
-    assert sum(observed.values()) == 120
+    # each expert's model learned from its calls (at most MAX_OBSERVE_PER_S a second each)
+    assert all(n > 0 for n in observed.values()) and sum(observed.values()) <= 120
     assert predicted["fast"] < predicted["slow"], predicted
     assert state["policy"] == policy
 
