@@ -47,8 +47,9 @@ def register(subparsers: Any) -> None:
             "probes measure it, so the threshold moves with the link. A load generator sends "
             "requests and checks each answer; a live view shows routes, score against "
             "threshold, RTT and bandwidth, spend, accuracy and latency. The models are "
-            "replayed, not run; the edge model's confidence is simulated. Without the data "
-            "directory the demo runs on a small synthetic set and says so."
+            "replayed, not run, and the edge model's confidence is simulated — unless --edge "
+            "real runs SmolLM2 here as the edge. Without the data directory the demo runs on a "
+            "small synthetic set and says so."
         ),
         epilog="Ctrl-C stops the demo cleanly and prints a summary (exit status 130; 0 after "
         "--duration). The gateway's log goes to a file, kept with --run-dir.",
@@ -79,6 +80,16 @@ def register(subparsers: Any) -> None:
         help="cloud-class model with recorded latency and a list price (default %(default)s)",
     )
     data.add_argument(
+        "--edge",
+        choices=["replay", "real"],
+        default="replay",
+        help="replay: the edge answers as the recorded --edge-model did, with a simulated "
+        "confidence; real: SmolLM2-135M runs on this machine under llama-server (built from "
+        "source on first use, ~10 min) and the gateway drafts with it through the llama.cpp "
+        "flavour and the tool-call pre-fill, so edge answers, latency and score are real; the "
+        "cloud stays the replay (default %(default)s)",
+    )
+    data.add_argument(
         "--auc",
         type=_auc,
         default=0.8,
@@ -104,8 +115,9 @@ def register(subparsers: Any) -> None:
     load.add_argument(
         "--rate",
         type=_positive(float),
-        default=4.0,
-        help="requests per second, on average (default %(default)s)",
+        default=None,
+        help="requests per second, on average (default 4; 1 with --edge real, which drafts "
+        "on two CPU slots)",
     )
     load.add_argument(
         "--arrivals",
@@ -117,8 +129,8 @@ def register(subparsers: Any) -> None:
     load.add_argument(
         "--concurrency",
         type=_positive(int),
-        default=32,
-        help="most requests in flight; arrivals wait beyond it (default %(default)s)",
+        default=None,
+        help="most requests in flight; arrivals wait beyond it (default 32; 4 with --edge real)",
     )
     load.add_argument(
         "--seed",
@@ -192,9 +204,11 @@ def main(args: argparse.Namespace) -> int:
         synthetic=args.synthetic,
         trace=args.trace,
         speed=args.speed,
-        rate=args.rate,
+        rate=args.rate if args.rate is not None else (1.0 if args.edge == "real" else 4.0),
         arrivals=args.arrivals,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency
+        if args.concurrency is not None
+        else (4 if args.edge == "real" else 32),
         duration=args.duration,
         live=live,
         interval=args.interval,
@@ -206,6 +220,7 @@ def main(args: argparse.Namespace) -> int:
         port=args.port,
         seed=args.seed,
         run_dir=args.run_dir,
+        edge=args.edge,
     )
     try:
         return run_demo(opts, console)

@@ -5,6 +5,10 @@ Parts, all on loopback with real HTTP between them::
     load generator ──▶ gateway (create_app, uvicorn) ──▶ edge replay (uvicorn)
                                   └──▶ shaping proxy (trace) ──▶ cloud replay (uvicorn)
 
+With ``--edge real`` the edge replay is replaced by the real llama-server running SmolLM2 on this
+machine (``edge_worker.llamacpp.server.LlamaServer``), which the gateway reaches with the
+llama.cpp flavour and the tool-call pre-fill; the cloud stays the replay.
+
 Each server listens on a socket bound here to a free port, so nothing races for ports and
 nothing is left listening once ``run_demo`` returns. SIGINT/SIGTERM set one stop event; the
 parts stop in order (load, gateway, proxy, replays). A second Ctrl-C cuts graceful shutdown short.
@@ -64,6 +68,16 @@ class Options:
     port: int
     seed: int
     run_dir: Path | None
+    edge: str = "replay"  # "real": SmolLM2 under llama-server on this machine
+
+    @property
+    def edge_real(self) -> bool:
+        return self.edge == "real"
+
+
+REAL_EDGE_MODEL = "smollm2"
+REAL_EDGE_PREFILL = "<tool_call>\n"
+REAL_EDGE_PARALLEL = 2
 
 
 @dataclass
@@ -200,7 +214,18 @@ def gateway_settings(opts: Options, edge_url: str, cloud_url: str, run_dir: Path
     return Settings(
         api_keys=[],
         data_dir=run_dir,
-        edge=EdgeSettings(base_url=edge_url + "/v1", model=opts.edge_model, api_key=None),
+        edge=(
+            EdgeSettings(
+                base_url=edge_url + "/v1",
+                model=REAL_EDGE_MODEL,
+                api_key=None,
+                flavor="llamacpp",
+                call_prefill=REAL_EDGE_PREFILL,
+                timeout_s=30.0,  # two CPU slots: a queued draft waits for the one before it
+            )
+            if opts.edge_real
+            else EdgeSettings(base_url=edge_url + "/v1", model=opts.edge_model, api_key=None)
+        ),
         cloud=CloudSettings(
             base_url=cloud_url + "/v1",
             model=opts.cloud_model,
@@ -260,6 +285,7 @@ class Demo:
         self.proxy: ShapingProxy | None = None
         self.watch: GatewayWatch | None = None
         self.shown: DemoInfo | None = None
+        self.edge_server: Any = None  # LlamaServer with --edge real
 
     def _on_signal(self) -> None:
         if self.stop.is_set():
@@ -289,8 +315,14 @@ class Demo:
         from gateway.app import create_app
 
         opts, replays = self.opts, self.inputs.replays
-        edge = await _serve(ReplayUpstream("edge", replays, model=opts.edge_model, flavor="vllm"))
-        self.running.append(edge)
+        if opts.edge_real:
+            edge_url = await self._start_real_edge()
+        else:
+            edge = await _serve(
+                ReplayUpstream("edge", replays, model=opts.edge_model, flavor="vllm")
+            )
+            self.running.append(edge)
+            edge_url = edge.url
         cloud = await _serve(
             ReplayUpstream(
                 "cloud",
@@ -305,17 +337,29 @@ class Demo:
         self.proxy = ShapingProxy((HOST, cloud.sock.getsockname()[1]), self.inputs.schedule.now)
         await self.proxy.start(proxy_sock)
         proxy_url = f"http://{HOST}:{proxy_sock.getsockname()[1]}"
-        settings = gateway_settings(opts, edge.url, proxy_url, run_dir)
+        settings = gateway_settings(opts, edge_url, proxy_url, run_dir)
         gateway = await _serve(create_app(settings), opts.port, lifespan="on")
         self.running.append(gateway)
         self.inputs.schedule.restart()  # trace time 0 is when the load starts
         return gateway
 
+    async def _start_real_edge(self) -> str:
+        from edge_worker.llamacpp.server import LlamaServer
+
+        server = LlamaServer(model=REAL_EDGE_MODEL, parallel=REAL_EDGE_PARALLEL)
+        self.edge_server = server
+        self.console.print(
+            f"starting llama-server with {REAL_EDGE_MODEL} (builds it on first use, ~10 min)",
+            highlight=False,
+        )
+        await asyncio.to_thread(server.start)
+        return str(server.root_url)
+
     def info(self, gateway_url: str) -> DemoInfo:
         o, i = self.opts, self.inputs
         return DemoInfo(
             gateway_url=gateway_url,
-            edge_model=o.edge_model,
+            edge_model="SmolLM2-135M-Instruct" if o.edge_real else o.edge_model,
             cloud_model=o.cloud_model,
             network=i.schedule.name
             + ("" if i.synthetic or i.schedule.rtt_measured else " (RTT modelled from bandwidth)"),
@@ -325,6 +369,7 @@ class Demo:
             auc=o.auc,
             rate=o.rate,
             arrivals=o.arrivals,
+            edge_real=o.edge_real,
         )
 
     async def _run_load(self, gateway_url: str) -> None:
@@ -335,7 +380,10 @@ class Demo:
             else poisson_gaps(opts.rate, opts.seed)
         )
         self.stats = Stats()
-        watch = GatewayWatch(gateway_url, self.inputs.schedule)
+        edge_metrics = (
+            self.edge_server.root_url + "/metrics" if self.edge_server is not None else None
+        )
+        watch = GatewayWatch(gateway_url, self.inputs.schedule, edge_metrics_url=edge_metrics)
         load = LoadGenerator(
             gateway_url,
             list(self.inputs.replays.values()),
@@ -415,6 +463,8 @@ class Demo:
         for part in reversed(self.running):
             if part is not gateway:
                 await _shutdown(part, self.force)
+        if self.edge_server is not None:
+            await asyncio.to_thread(self.edge_server.stop)
 
 
 def run_demo(opts: Options, console: Console) -> int:
@@ -431,13 +481,21 @@ def run_demo(opts: Options, console: Console) -> int:
     started = time.monotonic()
     try:
         code = asyncio.run(demo.run(run_dir))
+    except RuntimeError as exc:
+        if not opts.edge_real:
+            raise
+        # BuildError / ServerStartError of the real edge: their message says what to do
+        print(f"netgpt demo: the real edge did not start: {exc}", file=sys.stderr)
+        code = 2
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
     if demo.watch is not None and demo.shown is not None:
         console.print(summary(demo.shown, demo.stats, demo.watch))
     console.print(
-        f"ran {time.monotonic() - started:.1f} s; gateway, proxy and replays stopped.",
+        f"ran {time.monotonic() - started:.1f} s; gateway, proxy, replays"
+        + (" and llama-server" if opts.edge_real else "")
+        + " stopped.",
         highlight=False,
     )
     if opts.run_dir is None:

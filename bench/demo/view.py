@@ -35,9 +35,17 @@ class DemoInfo:
     auc: float
     rate: float
     arrivals: str
+    edge_real: bool = False  # --edge real: SmolLM2 runs here under llama-server
 
     @property
     def footer(self) -> str:
+        if self.edge_real:
+            return (
+                f"edge is REAL: {self.edge_model} running on this CPU (llama-server), its score "
+                f"from its real token log-probs; cloud is REPLAYED from recorded {self.cloud_model} "
+                f"answers (no internet); network is trace-shaped: {self.network} at "
+                f"{self.speed:g}× speed. Ctrl-C stops."
+            )
         models = (
             "models are SIMULATED (synthetic requests and outcomes)"
             if self.synthetic
@@ -240,6 +248,13 @@ def _outcome(stats: Stats, watch: GatewayWatch) -> Table:
             style="yellow",
         ),
     )
+    if latest is not None and (latest.edge_latency_s is not None or latest.edge_tokens_per_s):
+        table.add_row(
+            "real edge",
+            f"draft {secs(latest.edge_latency_s)}",
+            Text(f"{num(latest.edge_tokens_per_s, 0)} tokens/s decode", style="green"),
+            Text("llama-server, this CPU", style="dim"),
+        )
     per_k = spend / stats.answered * 1000 if spend is not None and stats.answered else None
     table.add_row(
         "cloud spend",
@@ -313,6 +328,11 @@ def status_line(stats: Stats, watch: GatewayWatch) -> str:
             f"bw={rate(latest.bandwidth)}(true {rate(latest.true_bandwidth)})",
             f"spend=${latest.spend_usd or 0.0:.4f}",
         ]
+        if latest.edge_tokens_per_s is not None:
+            fields += [
+                f"edge_draft={secs(latest.edge_latency_s)}",
+                f"edge_tok/s={num(latest.edge_tokens_per_s, 0)}",
+            ]
     return "  ".join(fields)
 
 
@@ -343,6 +363,13 @@ def summary(info: DemoInfo, stats: Stats, watch: GatewayWatch) -> Table:
     )
     for q, name in ((0.5, "latency p50"), (0.95, "latency p95")):
         table.add_row(name, *(secs(stats.percentile(q, k)) for k in ("all", "edge", "cloud")))
+    if latest is not None and latest.edge_tokens_per_s is not None:
+        table.add_row(
+            "real edge: last draft time, decode rate",
+            "",
+            f"{secs(latest.edge_latency_s)}, {num(latest.edge_tokens_per_s, 0)} tok/s",
+            "",
+        )
     spend = latest.spend_usd if latest is not None else None
     table.add_row("cloud spend", "—" if spend is None else f"${spend:.4f}", "", "")
     table.add_row("errors", str(sum(stats.errors.values())), "", "")

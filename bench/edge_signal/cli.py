@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "schema guard, and records per request: AST-correct (BFCL's rule), schema validity, "
             "calls, log-prob features, latency, tokens (DIR/outcomes.jsonl, resumable: a rerun "
             "with the same --out skips recorded requests). Then writes DIR/report.md with the "
-            "accuracy per category and the AUC of the score and each feature (95%% bootstrap "
+            "accuracy per category and the AUC of the score and each feature (95% bootstrap "
             "CI), and ROC plots. Replay the outcomes in the routing benchmark with "
             "`netgpt bench routing --edge-outcomes DIR/outcomes.jsonl`."
         ),
@@ -131,7 +131,7 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         command="netgpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         data=str(data),
         sample_text=_sample_text(len(items), args.sample, args.seed),
-        sample_ids=len(picked),
+        ids=[i.prompt_id for i in picked],
         parallel=args.parallel,
         concurrency=args.parallel,
         prefill=args.prefill.replace("\\n", "\n"),
@@ -142,6 +142,7 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         f"{len(picked)} requests ({meta['sample_text']}); {len(picked) - len(todo)} already in "
         f"{outcomes}, {len(todo)} to run"
     )
+    _meta_path(args.out).write_text(json.dumps(meta, indent=2))
     if not todo:
         return 0
     started = time.time()
@@ -173,7 +174,7 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
             return await measure(todo, config, outcomes, args.parallel, on_row)
 
     if args.base_url:
-        meta["server"] = f"external at {args.base_url}"
+        meta["server"] = f"an external llama-server at {args.base_url}"
         count = asyncio.run(run(args.base_url))
     else:
         from edge_worker.llamacpp.server import LlamaServer
@@ -182,7 +183,7 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
             server = LlamaServer(model=args.model, parallel=args.parallel, threads=args.threads)
             server.start()
         try:
-            meta["server"] = f"llama-server pid {server.pid}, {args.parallel} slots"
+            meta["server"] = f"llama-server started by the command, {args.parallel} slots"
             count = asyncio.run(run(server.base_url))
         finally:
             server.stop()
@@ -211,6 +212,10 @@ def main(args: argparse.Namespace) -> int:
     except OutcomesError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
+    meta = _read_meta(args.out)
+    sample = set(meta.get("ids") or ())
+    if sample:  # the last measured sample (a file may hold more, from a larger earlier sample)
+        rows = [r for r in rows if r["id"] in sample]
     with console.status("bootstrap AUCs"):
         result = analyse(rows, seed=args.seed, n_boot=args.boot)
     plots = []
@@ -223,7 +228,6 @@ def main(args: argparse.Namespace) -> int:
             )
             return 2
         plots = write_all(result, args.out)
-    meta = _read_meta(args.out)
     meta["outcomes"] = str(args.out / OUTCOMES)
     if "wall_s" in meta:
         meta["wall_text"] = (

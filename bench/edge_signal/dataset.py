@@ -80,8 +80,9 @@ def load_items(data: Path) -> list[Item]:
 
 def stratified_sample(items: list[Item], n: int | None, seed: int) -> list[Item]:
     """``n`` items, allotted to categories in proportion to their size (largest remainder),
-    drawn without replacement with ``seed``; ``None`` or ``n ≥ len`` keeps all. The result is
-    in a seeded random order, so a run stopped early still covers every category."""
+    drawn without replacement with ``seed`` (for one seed, a smaller sample is contained in a
+    larger one); ``None`` or ``n ≥ len`` keeps all. The result is in a seeded random order, so a
+    run stopped early still covers every category."""
     rng = np.random.default_rng(seed)
     by_cat: dict[str, list[Item]] = {}
     for item in items:
@@ -97,7 +98,8 @@ def stratified_sample(items: list[Item], n: int | None, seed: int) -> list[Item]
     picked: list[Item] = []
     for category in sorted(by_cat):
         pool = by_cat[category]
-        idx = rng.choice(len(pool), size=quota[category], replace=False)
+        # a prefix of a seeded permutation: a smaller sample is part of a larger one
+        idx = rng.permutation(len(pool))[: quota[category]]
         picked.extend(pool[i] for i in sorted(idx))
     order = rng.permutation(len(picked))
     return [picked[i] for i in order]

@@ -189,3 +189,12 @@ def test_load_rows_says_what_to_run(tmp_path: Path) -> None:
     (tmp_path / "x.jsonl").write_text('{"foo": 1}\n')
     with pytest.raises(OutcomesError, match="not an edge-signal record"):
         load_rows(tmp_path / "x.jsonl")
+
+
+def test_a_smaller_sample_is_part_of_a_larger_one() -> None:
+    items = [Item(f"s_{i}", "simple", "q", (), {}) for i in range(50)] + [
+        Item(f"m_{i}", "multiple_function", "q", (), {}) for i in range(30)
+    ]
+    small = {i.prompt_id for i in stratified_sample(items, 20, seed=7)}
+    large = {i.prompt_id for i in stratified_sample(items, 60, seed=7)}
+    assert len(small) == 20 and small < large
