@@ -240,6 +240,12 @@ class CloudClient:
                 try:
                     payload = await anext(events)
                 except StopAsyncIteration:
+                    if assembler.finish_reason is None:
+                        # the body ended cleanly but the answer did not (no [DONE], no
+                        # finish_reason): a close in mid-answer, not a complete answer
+                        raise UpstreamStatusError(
+                            "cloud", 502, "the stream ended before the answer was complete"
+                        ) from None
                     break
             finished = True
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -38,8 +37,10 @@ from gateway.metrics import GatewayMetrics
 from gateway.policy import Prices, RoutingPolicy, StaticNetwork, flat_prices
 from gateway.ports import NetworkView
 from gateway.pricing_file import load_price_schedule
+from gateway.redis_conn import redis_from_url
 from gateway.routing.state import LinkEstimate
 from gateway.service import ChatService
+from gateway.shutdown import Drain
 from gateway.tenancy import Tenancy
 
 log = logging.getLogger("netgpt.app")
@@ -87,6 +88,7 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
                             "x-netgpt-threshold", "x-netgpt-expert", "retry-after"],
         )
     app.state.started_at = time.time()
+    app.state.drain = Drain(settings.shutdown_drain_s)  # SIGTERM: readiness fails first
     app.router.routes.append(Route("/v1/chat/completions", chat_completions, methods=["POST"]))
     app.include_router(admin.router)
     app.add_exception_handler(GatewayError, gateway_error_handler)
@@ -135,7 +137,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     state.redis = None
     state.key_limits = None
     if settings.redis_url is not None:
-        state.redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        state.redis = redis_from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         # per-key limits shared by every replica
         state.key_limits = state.tenancy.use_redis(state.redis)
     state.budget = BudgetController(settings, metrics, state.redis)
@@ -200,20 +202,22 @@ async def _start_experts(state: Any, settings: Settings, metrics: GatewayMetrics
 
 async def _stop(app: FastAPI) -> None:
     state = app.state
-    await state.service.drain()
-    await state.expert_load.stop()
-    if state.quality_task is not None:
-        state.quality_task.cancel()
-    if state.shared_in_flight is not None:
-        await state.shared_in_flight.stop()
-    for component in (state.network, state.budget, state.key_limits):
-        stop = getattr(component, "stop", None)
-        if stop is not None:
-            await stop()
-    for client in (*state.edge_clients.values(), state.cloud):
-        await client.aclose()
-    if state.dataset is not None:
-        # last: every record the service accepted goes to Redis or the spool
-        await state.dataset.stop()
-    if state.redis is not None:
-        await state.redis.aclose()
+    try:  # should a stop here fail, the dataset queue is still flushed
+        await state.service.drain()
+        await state.expert_load.stop()
+        if state.quality_task is not None:
+            state.quality_task.cancel()
+        if state.shared_in_flight is not None:
+            await state.shared_in_flight.stop()
+        for component in (state.network, state.budget, state.key_limits):
+            stop = getattr(component, "stop", None)
+            if stop is not None:
+                await stop()
+        for client in (*state.edge_clients.values(), state.cloud):
+            await client.aclose()
+    finally:
+        if state.dataset is not None:
+            # last: every record the service accepted goes to Redis or the spool
+            await state.dataset.stop()
+        if state.redis is not None:
+            await state.redis.aclose()

@@ -264,6 +264,15 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     data_dir: Path = Path("./var")
     max_body_bytes: int = Field(1 << 20, ge=1024)
+    client_timeout_s: float = Field(
+        30.0, gt=0, description="a client's headers, then its body, must arrive within this (408)"
+    )
+    shutdown_grace_s: float = Field(
+        15.0, ge=0, description="after SIGTERM, requests in flight get this long to finish"
+    )
+    shutdown_drain_s: float = Field(
+        0.0, ge=0, description="after SIGTERM, /readyz fails this long before new connections are refused"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_content: bool = False
     log_requests: bool = True

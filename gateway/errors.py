@@ -58,6 +58,13 @@ class BodyTooLarge(RequestError):
     code = "request_too_large"
 
 
+class RequestTimeout(RequestError):
+    """The client sent its body too slowly (NETGPT_CLIENT_TIMEOUT_S)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class UnsupportedParameter(RequestError):
     code = "unsupported_parameter"
 

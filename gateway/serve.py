@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import fcntl
+import functools
 import gc
 import os
 import sys
@@ -54,7 +56,8 @@ def register(sub: Any) -> None:
 class FreezeAfterStartup:
     """ASGI wrapper: when the app's lifespan startup has completed, move every object alive
     then (modules, the app, its clients) into the GC's permanent generation (``gc.freeze``),
-    so collections only walk what requests allocate."""
+    so collections only walk what requests allocate; and take over SIGTERM from uvicorn so
+    readiness fails before the listener closes (``gateway.shutdown``)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -71,6 +74,8 @@ class FreezeAfterStartup:
             if message.get("type") == "lifespan.startup.complete":
                 gc.collect()
                 gc.freeze()
+                # uvicorn's signal handlers are in place by now; ours wraps its SIGTERM one
+                self.app.state.drain.install(asyncio.get_running_loop())
             await send(message)
 
         await self.app(scope, receive, send_and_freeze)
@@ -127,6 +132,13 @@ def app_factory() -> Any:
     return FreezeAfterStartup(ChatFastLane(create_app(settings)))
 
 
+def client_deadline(settings: Settings) -> Any:
+    """uvicorn's httptools protocol with a deadline on request headers (slow-loris clients)."""
+    from gateway.http_deadline import HeaderDeadlineProtocol
+
+    return functools.partial(HeaderDeadlineProtocol, header_timeout_s=settings.client_timeout_s)
+
+
 def run(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, load_settings
 
@@ -157,10 +169,11 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=15,
+        # typed int, used as asyncio.wait_for's timeout: a float works
+        timeout_graceful_shutdown=settings.shutdown_grace_s,  # type: ignore[arg-type]
+        http=client_deadline(settings),  # httptools, with a deadline on the headers
         server_header=False,
         log_level=settings.log_level,
     )

@@ -55,13 +55,18 @@ async def _probe(name: str, ping: Any, timeout_s: float) -> tuple[str, dict[str,
     "/readyz",
     responses={
         200: {"description": "Both upstreams answer", "content": {"application/json": {}}},
-        503: {"description": "An upstream does not answer; details per upstream",
+        503: {"description": "An upstream does not answer (details per upstream), or the "
+              "gateway is shutting down (draining: true)",
               "content": {"application/json": {}}},
     },
 )
 async def readyz(request: Request) -> Response:
-    """Readiness: the edge and the cloud answer (GET /models on each)."""
+    """Readiness: the edge and the cloud answer (GET /models on each); 503 at once while the
+    process shuts down (gateway.shutdown)."""
     state = request.app.state
+    if state.drain.draining:
+        body = {"ready": False, "draining": True, "upstreams": {}}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     timeout = state.settings.network.probe_timeout_s
     results = dict(
         await asyncio.gather(

@@ -7,6 +7,7 @@ more than all of that on the edge path.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -16,12 +17,12 @@ from functools import partial
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.errors import envelope_response, unexpected_error_handler
-from gateway.errors import BodyTooLarge, GatewayError, RequestError
+from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTimeout
 from gateway.experts.slo import parse_slo
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
@@ -57,17 +58,24 @@ def request_id(request: Request) -> str:
     return _ids.next()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} (NETGPT_MAX_BODY_BYTES)")
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes (NETGPT_MAX_BODY_BYTES)")
-        parts.append(chunk)
+    try:
+        # a client trickling its body (slow-loris) must not hold a request open for ever
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes (NETGPT_MAX_BODY_BYTES)")
+                parts.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the request body did not arrive within {timeout_s:g} s (NETGPT_CLIENT_TIMEOUT_S)"
+        ) from None
     return b"".join(parts)
 
 
@@ -79,7 +87,7 @@ async def chat_completions(request: Request) -> Response:
     try:
         principal = tenancy.authenticate(request.headers)
         await tenancy.admit(principal)
-        body = await read_body(request, state.settings.max_body_bytes)
+        body = await read_body(request, state.settings.max_body_bytes, state.settings.client_timeout_s)
         try:
             raw = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -151,6 +159,10 @@ class ChatFastLane:
         try:
             response = await chat_completions(request)
             await response(scope, receive, tracked)
+        except ClientDisconnect:
+            # gone before its body arrived (or the server is shutting down): nobody to answer
+            self.app.state.metrics.requests.labels("none", "client_disconnected", "499").inc()
+            return
         except Exception as exc:
             if started:
                 raise  # mid-stream: the server closes the connection, as without the lane

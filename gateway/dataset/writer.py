@@ -46,6 +46,7 @@ from gateway.dataset.redact import Redactor
 from gateway.dataset.sink import StreamSink
 from gateway.dataset.spool import Spool, spool_dir
 from gateway.metrics import GatewayMetrics
+from gateway.redis_conn import redis_from_url
 
 log = logging.getLogger("netgpt.dataset")
 
@@ -56,12 +57,16 @@ BACKOFF_BASE_S = 0.05
 WRITE_TIMEOUT_S = 5.0
 LAG_REFRESH_S = 15.0
 IDLE_WAKE_S = 0.25  # how often an idle task looks at the spool and Redis
+# what a Redis call raises when Redis is away; RuntimeError too: under uvloop, redis-py writing
+# to a connection whose transport was closed by a reset raises it ("the handler is closed")
+# instead of a ConnectionError, and it killed the writer task (tests/faults: Redis restart)
+SINK_ERRORS = (RedisError, OSError, TimeoutError, RuntimeError)
 
 
 def redis_client(url: str) -> Redis:
     """A client for the writer: short timeouts and no retries inside redis-py, because the
     writer has its own backoff and must fall back to the spool quickly."""
-    return Redis.from_url(
+    return redis_from_url(
         url,
         socket_connect_timeout=1.0,
         socket_timeout=WRITE_TIMEOUT_S,
@@ -233,7 +238,7 @@ class DatasetWriter:
         if self._sink is not None and self._healthy and not self._spool.pending:
             try:
                 added = await asyncio.wait_for(self._sink.write(encoded), WRITE_TIMEOUT_S)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except SINK_ERRORS as exc:
                 self._mark_down(exc)
             else:
                 self._wrote_redis(added, len(encoded))
@@ -254,7 +259,7 @@ class DatasetWriter:
             encoded = _ids(lines)
             try:
                 added = await asyncio.wait_for(self._sink.write(encoded), WRITE_TIMEOUT_S)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except SINK_ERRORS as exc:
                 self._mark_down(exc)
                 return
             await asyncio.to_thread(self._spool.commit, end, len(lines))
@@ -274,7 +279,7 @@ class DatasetWriter:
         assert self._sink is not None
         try:
             await asyncio.wait_for(self._sink.ping(), WRITE_TIMEOUT_S)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except SINK_ERRORS as exc:
             self._mark_down(exc)
             return False
         if self._failures:
@@ -288,7 +293,7 @@ class DatasetWriter:
         if self._sink is None or not self._healthy or now < self._next_lag:
             return
         self._next_lag = now + LAG_REFRESH_S
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(*SINK_ERRORS):
             lag = await asyncio.wait_for(
                 self._sink.group_lag(self._settings.export_group), WRITE_TIMEOUT_S
             )
