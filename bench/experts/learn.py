@@ -79,7 +79,7 @@ class Recorder:
             p = np.exp(logits - logits.max())
             p /= p.sum()
             action = int(self.rng.choices(range(len(rows)), weights=p.tolist())[0])
-        self.last = (rows, action)
+        self.last = ([r[:-1] for r in rows], action)  # without the bias input: torch has its own
         return action
 
 

@@ -126,10 +126,15 @@ def write_report(
             "|---|---|---|---|---|---|---|---|",
         ]
         lines += [_fmt_row(r) for r in rows if r["workload"] == workload]
+    meta = _learned_meta(opts)
+    if meta:
+        lines += ["", "## The learned policy's training", ""] + _training_lines(meta)
     if opts.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in opts.notes]
     if plots:
         names = _plots(out, rows)
+        if meta:
+            names.append(_training_plot(out, meta))
         lines += ["", "## Plots", ""] + [f"![{n}]({n})" for n in names]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -170,3 +175,81 @@ def _plots(out: Path, rows: Sequence[dict[str, Any]]) -> list[str]:
         plt.close(fig)
         names.append(name)
     return names
+
+
+def _learned_meta(opts: Options) -> dict[str, Any] | None:
+    if "learned" not in opts.policies:
+        return None
+    from gateway.routing.learned import load_policy
+
+    try:
+        return load_policy(opts.learned_path).meta
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _training_lines(meta: dict[str, Any]) -> list[str]:
+    curve = meta.get("curve", [])
+    bc = meta.get("bc_curve", [])
+    teacher = meta.get("teacher_on_training_episodes", {})
+    chosen = meta.get("chosen_iteration")
+    lines = [
+        f"Trained with `{meta.get('trained', '?')}` in {meta.get('elapsed_s', 0):.0f} s "
+        "(2 shared cores): behaviour cloning from the impact policy, then REINFORCE in this "
+        "simulator on the first half of the traces (seeds ≥ 100); evaluated greedily after each "
+        "iteration on training episodes; exported: iteration "
+        f"{chosen} ({meta.get('selection', '')}).",
+        "",
+    ]
+    if bc:
+        lines.append(
+            f"- Behaviour cloning: agreement with the impact policy {bc[0]['agreement']:.1%} "
+            f"→ {bc[-1]['agreement']:.1%} over {bc[-1]['step'] + 1} steps."
+        )
+    if teacher:
+        lines.append(
+            f"- Impact policy on the same training episodes: QoS {teacher['mean_qos']:.3f}, "
+            f"SLO miss rate {teacher['slo_miss_rate']:.3f}."
+        )
+    lines += [
+        "",
+        "| iteration | phase | greedy mean QoS | greedy SLO miss rate | sampled QoS |",
+        "|---|---|---|---|---|",
+    ]
+    for c in curve:
+        sampled = "" if c.get("sampled_qos") is None else f"{c['sampled_qos']:.3f}"
+        lines.append(
+            f"| {c['iteration']} | {c['phase']} | {c['mean_qos']:.3f} "
+            f"| {c['slo_miss_rate']:.3f} | {sampled} |"
+        )
+    return lines
+
+
+def _training_plot(out: Path, meta: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    bc = meta.get("bc_curve", [])
+    ax1.plot([b["step"] for b in bc], [b["agreement"] for b in bc], marker="o")
+    ax1.set_xlabel("behaviour-cloning step")
+    ax1.set_ylabel("agreement with impact policy")
+    ax1.grid(alpha=0.3)
+    curve = meta.get("curve", [])
+    its = [c["iteration"] for c in curve]
+    ax2.plot(its, [c["mean_qos"] for c in curve], marker="o", label="greedy mean QoS")
+    ax2.plot(its, [c["slo_miss_rate"] for c in curve], marker="s", label="greedy SLO miss rate")
+    teacher = meta.get("teacher_on_training_episodes")
+    if teacher:
+        ax2.axhline(teacher["mean_qos"], ls="--", color="C0", alpha=0.5, label="impact QoS")
+        ax2.axhline(teacher["slo_miss_rate"], ls="--", color="C1", alpha=0.5, label="impact miss")
+    ax2.set_xlabel("policy-gradient iteration (0 = cloned)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    name = "training_curve.png"
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return name

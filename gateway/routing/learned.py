@@ -65,7 +65,7 @@ def request_budget_s(request: RequestView) -> float:
 def features(
     request: RequestView, experts: Sequence[ExpertView], ests: Sequence[Estimate]
 ) -> list[list[float]]:
-    """One feature row per expert, in ``FEATURES`` order (shared with training)."""
+    """One feature row per expert, in ``FEATURES`` order and a trailing 1 (shared with training)."""
     budget = request_budget_s(request)
     has_slo = (
         0.0
@@ -98,6 +98,7 @@ def features(
                 min(est.ttft_s / slo_ttft, 10.0),
                 min(est.tpot_s / slo_tpot, 10.0),
                 log_prompt,
+                1.0,  # bias input (not a feature)
             ]
         )
     return rows
@@ -111,7 +112,7 @@ class LearnedPolicy:
     normalisation ``mean``/``std`` (F), folded into ``w_in`` at load.
     """
 
-    __slots__ = ("w_in", "b_in", "w_q", "w_k", "w_vo", "w_h", "b_h", "w_s", "b_s", "d", "meta")
+    __slots__ = ("w_in", "m", "w_h", "b_h", "w_s", "b_s", "d", "meta")
 
     def __init__(self, weights: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> None:
         mean = np.asarray(weights["mean"], dtype=np.float64)
@@ -121,29 +122,44 @@ class LearnedPolicy:
             raise ValueError(
                 f"placement policy weights expect {w_in.shape[0]} features, code has {len(FEATURES)}"
             )
-        self.w_in = w_in / std[:, None]
-        self.b_in = np.asarray(weights["b_in"], dtype=np.float64) - (mean / std) @ w_in
+        # Folded at load so the forward pass is a handful of small matmuls: the input
+        # normalisation and bias into w_in (rows carry a trailing 1), the attention's
+        # q·kᵀ = h·(Wq·Wkᵀ)·hᵀ and its value/output projections into one matrix m = [A | Wv·Wo].
+        b_in = np.asarray(weights["b_in"], dtype=np.float64) - (mean / std) @ w_in
+        self.w_in = np.vstack([w_in / std[:, None], b_in[None, :]])
         w_qkv = np.asarray(weights["w_qkv"], dtype=np.float64)
-        self.d = w_in.shape[1]
-        d = self.d
-        self.w_q = w_qkv[:, :d] / math.sqrt(d)
-        self.w_k = w_qkv[:, d : 2 * d]
-        self.w_vo = w_qkv[:, 2 * d :] @ np.asarray(weights["w_out"], dtype=np.float64)
+        self.d = d = w_in.shape[1]
+        a = (w_qkv[:, :d] / math.sqrt(d)) @ w_qkv[:, d : 2 * d].T
+        vo = w_qkv[:, 2 * d :] @ np.asarray(weights["w_out"], dtype=np.float64)
+        self.m = np.hstack([a, vo])
         self.w_h = np.asarray(weights["w_h"], dtype=np.float64)
         self.b_h = np.asarray(weights["b_h"], dtype=np.float64)
         self.w_s = np.asarray(weights["w_s"], dtype=np.float64)
         self.b_s = float(weights["b_s"])
         self.meta = dict(meta or {})
 
-    def scores(self, rows: Sequence[Sequence[float]]) -> Array:
+    def _logits(self, rows: Sequence[Sequence[float]]) -> Array:
+        """Scores less the constant ``b_s`` (enough to choose)."""
         x = np.array(rows, dtype=np.float64)
-        h = np.maximum(x @ self.w_in + self.b_in, 0.0)
-        att = (h @ self.w_q) @ (h @ self.w_k).T
-        att = np.exp(att - att.max(axis=1, keepdims=True))
+        h = x @ self.w_in
+        np.maximum(h, 0.0, out=h)
+        hm = h @ self.m
+        d = self.d
+        att = hm[:, :d] @ h.T
+        att -= att.max()  # one constant for all rows: softmax per row is unchanged
+        np.exp(att, out=att)
         att /= att.sum(axis=1, keepdims=True)
-        z = h + att @ (h @ self.w_vo)
-        z = np.maximum(z @ self.w_h + self.b_h, 0.0)
-        out: Array = z @ self.w_s + self.b_s
+        z = att @ hm[:, d:]
+        z += h
+        z2 = z @ self.w_h
+        z2 += self.b_h
+        np.maximum(z2, 0.0, out=z2)
+        out: Array = z2 @ self.w_s
+        return out
+
+    def scores(self, rows: Sequence[Sequence[float]]) -> Array:
+        """One logit per expert; ``rows`` from ``features`` (one per expert)."""
+        out: Array = self._logits(rows) + self.b_s
         return out
 
     def choose(
@@ -151,7 +167,7 @@ class LearnedPolicy:
     ) -> int:
         if len(experts) == 1:
             return 0
-        return int(np.argmax(self.scores(features(request, experts, ests))))
+        return int(np.argmax(self._logits(features(request, experts, ests))))
 
 
 def policy_from_json(text: str) -> LearnedPolicy:

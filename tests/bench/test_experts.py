@@ -154,7 +154,8 @@ def test_quick_run_writes_results_and_report(data_dir: Path, tmp_path: Path):
     report = (out / "report.md").read_text()
     assert "## azure-conv" in report and "## The target" in report
     assert "recorded" in report and "assumed" in report
-    for png in ("slo_miss_rate.png", "mean_qos.png", "p99_s.png"):
+    assert "## The learned policy's training" in report
+    for png in ("slo_miss_rate.png", "mean_qos.png", "p99_s.png", "training_curve.png"):
         assert (out / png).stat().st_size > 1000 and f"]({png})" in report
 
 

@@ -133,5 +133,5 @@ def test_numpy_forward_matches_the_torch_model_it_was_exported_from():
     x = torch.rand(1, 5, len(FEATURES))
     with torch.no_grad():
         expected = model(x)[0].numpy()
-    got = LearnedPolicy(model.export()).scores(x[0].tolist())
+    got = LearnedPolicy(model.export()).scores([[*row, 1.0] for row in x[0].tolist()])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
