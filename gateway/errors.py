@@ -58,6 +58,13 @@ class BodyTooLarge(RequestError):
     code = "request_too_large"
 
 
+class ShuttingDown(GatewayError):
+    """The process is shutting down and the request outlived NETGPT_SHUTDOWN_GRACE_S."""
+
+    status = 503
+    code = "shutting_down"
+
+
 class RequestTimeout(RequestError):
     """The client sent its body too slowly (NETGPT_CLIENT_TIMEOUT_S)."""
 

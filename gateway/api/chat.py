@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api.errors import envelope_response, unexpected_error_handler
-from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTimeout
+from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTimeout, ShuttingDown
 from gateway.experts.slo import parse_slo
 from gateway.protocol import parse_request
 from gateway.service import ChatService, RequestInfo
@@ -163,6 +163,15 @@ class ChatFastLane:
             # gone before its body arrived (or the server is shutting down): nobody to answer
             self.app.state.metrics.requests.labels("none", "client_disconnected", "499").inc()
             return
+        except asyncio.CancelledError:
+            if started or not self.app.state.drain.draining:
+                raise
+            # uvicorn cancelled it: the shutdown grace ran out. An envelope the client can act
+            # on (retry elsewhere) instead of uvicorn's bare 500
+            self.app.state.metrics.requests.labels("none", "shutting_down", "503").inc()
+            error = ShuttingDown("the gateway is shutting down and this request outlived its grace "
+                                 "period (NETGPT_SHUTDOWN_GRACE_S); retry it")
+            await envelope_response(error, request_id(request))(scope, receive, send)
         except Exception as exc:
             if started:
                 raise  # mid-stream: the server closes the connection, as without the lane
