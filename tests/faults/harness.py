@@ -270,6 +270,10 @@ class Rig:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def fake_urls(self) -> tuple[str, str]:
+        """Base URLs (``/v1``) of the fake edge and cloud, without a proxy."""
+        return self._edge_server.url + "/v1", self._cloud_server.url + "/v1"
+
     def clean(self) -> None:
         """Every proxy a clean pass-through, the fakes back to their defaults."""
         for proxy in (self.edge_proxy, self.cloud_proxy, self.redis_proxy):

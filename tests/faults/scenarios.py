@@ -403,6 +403,7 @@ def slow_loris(rig: Rig) -> Outcome:
 
         def trickle(kind: str) -> None:
             sock = socket.create_connection((host, port))
+            opened = time.monotonic()
             sock.settimeout(0.2)
             sockets.append(sock)
             data = head if kind == "headers" else head + b"{" + b" " * 4000
@@ -417,6 +418,7 @@ def slow_loris(rig: Rig) -> Outcome:
                     reply = sock.recv(200)
                     first = reply.split(b"\r\n", 1)[0].decode(errors="replace")
                     fate = f"answered: {first}" if reply else "closed by the gateway"
+                    waited.append(time.monotonic() - opened)
                     break
                 except TimeoutError:
                     continue
@@ -425,6 +427,7 @@ def slow_loris(rig: Rig) -> Outcome:
                     break
             fates[kind].append(fate)
 
+        waited: list[float] = []
         threads = [
             threading.Thread(target=trickle, args=(k,)) for k in ["headers"] * 20 + ["body"] * 10
         ]
@@ -444,6 +447,8 @@ def slow_loris(rig: Rig) -> Outcome:
         for fate in items:
             groups[fate] = groups.get(fate, 0) + 1
         out.notes.append(f"slow {kind}: " + ", ".join(f"{n}× {f}" for f, n in groups.items()))
+    if waited:
+        out.notes.append(f"the slow ones were answered {min(waited):.1f}–{max(waited):.1f} s after connecting")
     out.check(
         "other clients served meanwhile: 20 × 200, none waiting on the slow ones (< 3 s)",
         all(r.status == 200 and r.elapsed_s < 3.0 for r in served),
