@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--ctx-size", type=int, default=None, metavar="TOKENS",
                      help="context per slot (default: 4096)")
     run.add_argument("--threads", type=int, default=None, metavar="N",
-                     help="CPU threads for generation (default: all cores)")
+                     help="CPU threads for generation (default: all cores but one, left to the "
+                          "gateway)")
     run.add_argument("--lora", type=Path, action="append", default=[], metavar="GGUF",
                      help="a LoRA adapter in GGUF form to load (repeatable); switch it at run "
                           "time with `netgpt edge load-adapter` or POST /lora-adapters")

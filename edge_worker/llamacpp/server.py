@@ -50,7 +50,7 @@ def server_command(
     cmd = [
         str(binary), "--model", str(model_path), "--host", host, "--port", str(port),
         "--parallel", str(parallel), "--ctx-size", str(ctx_per_slot * parallel),
-        "--threads", str(threads or os.cpu_count() or 2),
+        "--threads", str(threads or default_threads()),
         "--jinja", "--metrics", "--no-webui", "--cache-ram", str(cache_ram_mib),
     ]
     if template is not None:
@@ -62,6 +62,16 @@ def server_command(
     if lora and lora_init_without_apply:
         cmd.append("--lora-init-without-apply")
     return [*cmd, *extra_args]
+
+
+def default_threads() -> int:
+    """All cores but one: the gateway shares the edge box with the model.
+
+    Measured here (2 cores, machine shared with other jobs, load ~10): one BFCL-sized request
+    took 69 s with 2 threads (llama.cpp's threads wait for each other at every step, and with
+    more runnable threads than cores they mostly wait) against 14 s with 1 thread.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
