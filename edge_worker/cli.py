@@ -6,6 +6,11 @@ the running vLLM (``POST {edge}/load_lora_adapter``; vLLM must run with ``--enab
 send edge requests to it (``POST {gateway}/v1/router/edge-model``), which also refits the score
 calibration: the router and the edge model change together.
 
+With llama.cpp's llama-server (``--flavor llamacpp``, or detected) adapters are GGUF files the
+server loaded at start (``--lora FILE``); the command switches the given one on at run time
+(``POST /lora-adapters``: scale 1 for it, 0 for the others) and then switches the gateway the
+same way (:mod:`edge_worker.lora_llamacpp`).
+
 Only argparse is imported at registration; the command uses the standard library's HTTP client
 (a one-off admin call needs no connection pool).
 """
@@ -42,7 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     load.add_argument("adapter_dir", type=Path, metavar="DIR",
-                      help="adapter directory written by `netgpt train sft|rl|gapg --out DIR`")
+                      help="vLLM: adapter directory written by `netgpt train sft|rl|gapg --out DIR`; "
+                           "llama.cpp: the adapter's GGUF file (llama-server must have been "
+                           "started with --lora FILE, e.g. --lora-init-without-apply)")
+    load.add_argument("--flavor", choices=["vllm", "llamacpp"], default=None,
+                      help="the edge server (default: NETGPT_EDGE_FLAVOR, else detected from its "
+                           "GET /v1/models). llamacpp: the adapter is switched on at run time "
+                           "(POST /lora-adapters, scale 1; every other adapter 0), no restart")
     load.add_argument("--name", required=True,
                       help="model name to serve the adapter under (requests then use model=NAME)")
     load.add_argument("--lora-path", default=None,
@@ -123,12 +134,36 @@ def _fail(text: str) -> int:
     return 1
 
 
+def _flavor(args: argparse.Namespace, edge: str, key: str | None) -> str:
+    """--flavor, else NETGPT_EDGE_FLAVOR, else what the server's GET /models says."""
+    if args.flavor:
+        return str(args.flavor)
+    configured = os.environ.get("NETGPT_EDGE_FLAVOR", "").strip().lower().replace(".", "")
+    if configured in ("vllm", "llamacpp"):
+        return configured
+    from edge_worker.flavors import detect_flavor
+
+    try:
+        _, listing = _call("GET", edge + "/models", None, key, args.timeout)
+        return "llamacpp" if detect_flavor(json.loads(listing)) == "llamacpp" else "vllm"
+    except (CallFailed, ValueError):
+        return "vllm"
+
+
 def load_adapter(args: argparse.Namespace) -> int:
     adapter_dir: Path = args.adapter_dir
+    edge, edge_key = _edge_settings(args)
+    if _flavor(args, edge, edge_key) == "llamacpp":
+        from edge_worker.lora_llamacpp import LoraError, enable_adapter
+
+        try:
+            _say(enable_adapter(edge, adapter_dir, key=edge_key, timeout_s=args.timeout))
+        except LoraError as exc:
+            return _fail(str(exc))
+        return _switch_gateway(args, "llama-server")
     if not (adapter_dir / "adapter_config.json").is_file():
         return _fail(f"{adapter_dir} holds no adapter_config.json: pass the --out directory of "
                      "`netgpt train sft|rl|gapg`")
-    edge, edge_key = _edge_settings(args)
     body = {"lora_name": args.name, "lora_path": args.lora_path or str(adapter_dir.resolve())}
     try:
         if args.replace:
@@ -152,6 +187,10 @@ def load_adapter(args: argparse.Namespace) -> int:
     served = [m.get("id") for m in json.loads(listing).get("data", [])]
     if args.name not in served:
         return _fail(f"vLLM accepted the adapter but does not list '{args.name}' in /v1/models")
+    return _switch_gateway(args, "vLLM")
+
+
+def _switch_gateway(args: argparse.Namespace, server: str) -> int:
     if args.no_gateway:
         _say(f"the gateway was not switched; requests with model={args.name} reach the adapter")
         return 0
@@ -160,7 +199,7 @@ def load_adapter(args: argparse.Namespace) -> int:
     try:
         _, text = _call("POST", url, switch, _gateway_key(args), args.timeout)
     except CallFailed as exc:
-        return _fail(f"the adapter is loaded in vLLM but the gateway did not switch: {exc} "
+        return _fail(f"the adapter is loaded in {server} but the gateway did not switch: {exc} "
                      f"(re-run with --replace once the gateway at {args.gateway} is reachable)")
     answer = json.loads(text)
     _say(f"gateway edge model: {answer.get('previous')} -> {answer.get('model')}")

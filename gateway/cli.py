@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "edge_worker.training.cli",
     "edge": "edge_worker.cli",
     "demo": "bench.demo.cli",
+    "loop": "bench.loop.cli",
     "keys": "gateway.tenancy.cli",
 }
 

@@ -19,13 +19,22 @@ def _common(p: argparse.ArgumentParser, *, needs_model: bool) -> None:
                    help="directory for the LoRA adapter, model_card.json and train_log.jsonl")
     if needs_model:
         p.add_argument("--model", required=True,
-                       help="base model: a local directory or a Hugging Face id (e.g. Qwen/Qwen2.5-1.5B-Instruct)")
+                       help="base model: a local directory, a .gguf file (de-quantised to fp32 on "
+                            "load, e.g. the edge's SmolLM2) or a Hugging Face id")
+        p.add_argument("--chat-template", type=Path, default=None, metavar="FILE",
+                       help="Jinja chat template to train with instead of the model's own: the one "
+                            "the edge server renders (for llama.cpp: "
+                            "edge_worker/llamacpp/templates/chatml-tools.jinja)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train (auto: cuda when visible; bf16 on GPU, fp32 on CPU)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling, shuffling and init")
     p.add_argument("--limit", type=int, default=None, help="use at most this many training records")
     p.add_argument("--eval-limit", type=int, default=64,
-                   help="held-out records scored before and after the run (model card)")
+                   help="validation records scored before and after the run (model card; 0: none)")
+    p.add_argument("--offload-tool", default=None, metavar="NAME",
+                   help="add the gateway's offload tool NAME to every prompt's tools, as the gateway "
+                        "does when it asks the edge (NETGPT_ROUTING_OFFLOAD_TOOL, e.g. "
+                        "request_cloud_assistance); default: prompts as logged")
     p.add_argument("--max-new-tokens", type=int, default=64,
                    help="longest generated answer, in tokens (evaluation and RL sampling)")
 

@@ -83,6 +83,26 @@ def load_split(data_dir: Path, split: str, limit: int | None = None) -> list[Exa
     return out
 
 
+def with_offload_tool(examples: list[Example], name: str | None) -> list[Example]:
+    """Each example's tools plus the gateway's offload tool ``name`` (None: unchanged).
+
+    With offloading on, the gateway offers the edge one more tool than the client did
+    (``gateway.routing.offload.offload_tool_definition``); the prompts trained on must be the
+    prompts the edge is served, so they get it too.
+    """
+    if not name:
+        return examples
+    from gateway.routing.offload import offload_tool_definition
+
+    extra = offload_tool_definition(name)
+    return [
+        Example(ex.id, ex.prompt, [*ex.tools, extra], ex.reference)
+        if ex.tools and all((t.get("function") or {}).get("name") != name for t in ex.tools)
+        else ex
+        for ex in examples
+    ]
+
+
 def data_hash(data_dir: Path) -> str:
     """sha256 over the split files' names and bytes: the model card's record of its data."""
     digest = hashlib.sha256()

@@ -30,10 +30,30 @@ def dtype_for(device: str) -> torch.dtype:
     return torch.float32
 
 
-def load_tokenizer(path: str | Path) -> Any:
+def split_gguf(path: str | Path) -> tuple[str, dict[str, str]]:
+    """``DIR/model.gguf`` -> (``DIR``, ``{"gguf_file": "model.gguf"}``); other paths unchanged.
+
+    transformers reads a GGUF file (weights de-quantised to the requested dtype, tokenizer and
+    chat template from its metadata) when ``from_pretrained`` gets the directory and the file.
+    """
+    p = Path(path)
+    if p.suffix == ".gguf":
+        return str(p.parent), {"gguf_file": p.name}
+    return str(path), {}
+
+
+def load_tokenizer(path: str | Path, chat_template: Path | None = None) -> Any:
+    """The model's tokenizer; ``chat_template`` (a Jinja file) replaces the one it ships.
+
+    Training must render prompts exactly as the edge server will: a GGUF's own template may
+    differ from the one the server is started with (SmolLM2's has no tools at all).
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    directory, gguf = split_gguf(path)
+    tokenizer = AutoTokenizer.from_pretrained(directory, **gguf)
+    if chat_template is not None:
+        tokenizer.chat_template = Path(chat_template).read_text(encoding="utf-8")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -43,8 +63,23 @@ def load_tokenizer(path: str | Path) -> Any:
 def load_base(path: str | Path, device: str) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype_for(device))
+    directory, gguf = split_gguf(path)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype_for(device), **gguf)
+    if gguf:
+        clear_gguf_quantizer(model)
     return model.to(device)
+
+
+def clear_gguf_quantizer(model: Any) -> None:
+    """Make a GGUF-loaded model an ordinary one (its weights are already de-quantised).
+
+    transformers keeps a GGUF "quantizer" on the model and ``quantization_config`` on its
+    config, and ``save_pretrained`` then refuses to write it (and a merged LoRA with it).
+    """
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def load_with_adapter(base: str | Path, adapter: Path, device: str, *, trainable: bool) -> Any:
@@ -101,6 +136,9 @@ def generate(
             max_new_tokens=max_new_tokens,
             eos_token_id=eos,
             pad_token_id=pad,
+            # TRL switches the KV cache off for training; without it every new token re-reads
+            # the whole prompt (minutes per batch on a CPU with real-length prompts)
+            use_cache=True,
             **sampling,
         )
         for row in generated[:, ids.shape[1] :].tolist():

@@ -16,7 +16,7 @@ from typing import Any
 
 from edge_worker.training.card import TrainLog, read_card, write_card
 from edge_worker.training.chat_format import parse_hermes
-from edge_worker.training.data import Example, data_hash, load_split
+from edge_worker.training.data import Example, data_hash, load_split, with_offload_tool
 from edge_worker.training.encode import encode_example
 from edge_worker.training.evaluate import evaluate
 from edge_worker.training.modeling import load_tokenizer, load_with_adapter, pick_device, seed_all
@@ -71,8 +71,11 @@ def run_anchored(
     sft_card = read_card(args.sft)
     base = args.model or sft_card["base_model"]
     tokenizer = load_tokenizer(args.sft)
-    train = load_split(args.data, "train", args.limit)
-    held_out = load_split(args.data, "validation", args.eval_limit)
+    train = with_offload_tool(load_split(args.data, "train", args.limit), args.offload_tool)
+    held_out = with_offload_tool(
+        load_split(args.data, "validation", args.eval_limit) if args.eval_limit else [],
+        args.offload_tool,
+    )
     features = [encode_example(tokenizer, ex).features() for ex in train]
     features = [f for f in features if len(f["input_ids"]) <= args.max_length]
     train = [ex for ex, f in zip(train, features, strict=False) if len(f["input_ids"]) <= args.max_length]

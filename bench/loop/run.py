@@ -1,0 +1,393 @@
+"""The loop itself: per round, traffic through the product, export, measure, train, ship.
+
+Round r (0 = the untrained model)::
+
+    serve   llama-server with round r's model (r >= 1: the new adapter loaded, still off)
+    ship    r >= 1: `netgpt edge load-adapter ADAPTER.gguf --flavor llamacpp` switches it on
+            (POST /lora-adapters, no restart) and the gateway's edge model (POST
+            /v1/router/edge-model)
+    traffic traffic slice r through `netgpt serve` (real edge, replayed cloud, NETGPT_REDIS_URL,
+            shadow rate > 0): cloud-routed and shadow pairs land in round r's Redis stream;
+            then the calibration is refitted on them (POST /v1/router/edge-model, refit)
+    export  `netgpt dataset export` of round r's stream -> DIR/round-r/export (checked: no
+            held-out request in it)
+    measure the held-out sample through a second `netgpt serve` with the same calibration and
+            dataset logging off (held-out requests never reach Redis)
+    train   r < rounds: SFT, then RL and GAPG anchored to SFT (`netgpt train ...`) on the export,
+            from round r's weights; the shipped variant becomes an adapter GGUF
+            (convert_lora_to_gguf.py) and is merged into the next round's base (convert_hf_to_gguf.py)
+
+Measuring after the traffic is deliberate: a round's router needs a calibration fitted on its
+own model's drafts, and those come from the traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.loop.data import CLOUD_MODEL, Split, assert_disjoint, load_split
+from bench.loop.measure import Measurer, cloud_cost_total, post, rows_as_dicts, run_all, summarise
+from bench.loop.services import GatewayProcess, RedisServer, replay_cloud
+from bench.loop.steps import State, StepFailed, netgpt, run_measured, self_peak_rss_mib
+from bench.routing.data import Request
+
+OFFLOAD_TOOL = "request_cloud_assistance"
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    out: Path
+    data: Path
+    rounds: int = 2
+    held_out_ratio: float = 0.2
+    held_out: int = 80
+    traffic: int = 120
+    shadow_rate: float = 0.3
+    concurrency: int = 2
+    redis_url: str | None = None
+    model: str = "smollm2"
+    gguf: Path | None = None
+    prefill: str = "<tool_call>\n"
+    prefill_rounds: str = "untrained"  # untrained | all | none
+    threads: int | None = None
+    draft_max_tokens: int = 160
+    min_records: int = 20
+    sft_steps: int = 30
+    batch_size: int = 4
+    lr: float = 2e-4
+    rl_steps: int = 6
+    gapg_steps: int = 6
+    prompts_per_step: int = 4
+    group_size: int = 4
+    max_new_tokens: int = 96
+    max_length: int = 1024
+    eval_limit: int = 8
+    offload_share: float = 0.1
+    rho: float = 0.2
+    ship: str = "gapg"  # sft | rl | gapg
+    seed: int = 0
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+
+
+def _ticker(console: Console, bar: Progress, task: Any, label: str, total: int) -> Callable[[], None]:
+    """Advance the bar; without a terminal (a log file, CI) print a line every tenth instead."""
+    done = [0]
+    step = max(total // 10, 1)
+
+    def tick() -> None:
+        bar.advance(task)
+        done[0] += 1
+        if not console.is_terminal and (done[0] % step == 0 or done[0] == total):
+            console.print(f"{label}: {done[0]}/{total}")
+
+    return tick
+
+
+class Loop:
+    def __init__(self, opts: LoopOptions, console: Console) -> None:
+        self.o = opts
+        self.console = console
+        self.out = opts.out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state = State(self.out)
+        run_id = self.state.data.setdefault("run_id", secrets.token_hex(4))
+        self.stream_prefix = f"netgpt:loop:{run_id}"
+        self.state.data.setdefault("options", json.loads(json.dumps(asdict(opts), default=str)))
+        self.split: Split = load_split(opts.data, opts.held_out_ratio)
+        self.held = self.split.held_out_sample(opts.held_out)
+        from edge_worker.llamacpp.models import ensure_model, template_path
+
+        self.template = template_path(opts.model)
+        self.gguf0 = (opts.gguf or ensure_model(opts.model)).resolve()
+
+    def say(self, text: str) -> None:
+        self.console.print(text)
+
+    # ------------------------------------------------------------------ paths and models
+    def rdir(self, r: int) -> Path:
+        path = self.out / f"round-{r}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def base_hf(self, r: int) -> Path:
+        """The weights round r's model is trained on (round r's served model without adapter)."""
+        return self.out / "base-hf" if r == 0 else self.rdir(r) / "merged-hf"
+
+    def served(self, r: int) -> tuple[Path, Path | None]:
+        """(model GGUF, adapter GGUF or None) of round r."""
+        if r == 0:
+            return self.gguf0, None
+        base = self.gguf0 if r == 1 else self.rdir(r - 1) / "merged.gguf"
+        return base, self.rdir(r) / "adapter.gguf"
+
+    def prefill_for(self, r: int) -> str:
+        mode = self.o.prefill_rounds
+        return self.o.prefill if mode == "all" or (mode == "untrained" and r == 0) else ""
+
+    # ------------------------------------------------------------------ gateway
+    def gateway_env(self, r: int, edge_url: str, cloud_url: str, *, logging: bool,
+                    redis_url: str) -> dict[str, str]:
+        from bench.routing.costs import LIST_PRICES
+
+        p_in, p_out = LIST_PRICES[CLOUD_MODEL]
+        # q_c: the cloud's recorded accuracy on the traffic side (never the held-out)
+        q_cloud = sum(t.cloud.correct for t in self.split.traffic) / max(len(self.split.traffic), 1)
+        rd = self.rdir(r)
+        env = {
+            "NETGPT_EDGE_BASE_URL": edge_url,
+            "NETGPT_EDGE_MODEL": self.edge_name(r),
+            "NETGPT_EDGE_FLAVOR": "llamacpp",
+            "NETGPT_EDGE_CALL_PREFILL": self.prefill_for(r),
+            "NETGPT_EDGE_DRAFT_MAX_TOKENS": str(self.o.draft_max_tokens),
+            "NETGPT_EDGE_TIMEOUT_S": "300",  # a shared 2-core box can be very slow
+            "NETGPT_CLOUD_BASE_URL": cloud_url + "/v1",
+            "NETGPT_CLOUD_MODEL": CLOUD_MODEL,
+            "NETGPT_CLOUD_PRICE_INPUT_PER_MTOK": str(p_in),
+            "NETGPT_CLOUD_PRICE_OUTPUT_PER_MTOK": str(p_out),
+            "NETGPT_ROUTING_Q_CLOUD": f"{q_cloud:.4f}",
+            "NETGPT_ROUTING_SHADOW_RATE": str(self.o.shadow_rate if logging else 0.0),
+            "NETGPT_CALIBRATION_FILE": str(rd / "calibration.json"),
+            "NETGPT_CALIBRATION_MIN_RECORDS": str(self.o.min_records),
+            "NETGPT_DATA_DIR": str(rd / ("var" if logging else "var-measure")),
+            "NETGPT_DATASET_ENABLED": "true" if logging else "false",
+            "NETGPT_DATASET_STREAM_KEY": self.stream(r),
+            "NETGPT_LOG_REQUESTS": "false",
+        }
+        if logging:
+            env["NETGPT_REDIS_URL"] = redis_url
+        return env
+
+    def stream(self, r: int) -> str:
+        return f"{self.stream_prefix}:r{r}"
+
+    def edge_name(self, r: int) -> str:
+        return f"{self.o.model}-r{r}"
+
+    # ------------------------------------------------------------------ steps
+    def base_step(self) -> dict[str, Any]:
+        out = self.base_hf(0)
+        self.say(f"[bold]base[/]: {self.gguf0.name} -> trainable weights in {out}")
+        cmd = [*netgpt()[:2], "bench.loop.convert", "hf", str(self.gguf0), str(out),
+               "--chat-template", str(self.template)]
+        figures = run_measured(cmd, self.out / "logs" / "base-hf.log")
+        return {**figures, "artefacts": [str(out / "config.json")]}
+
+    def traffic_step(self, r: int, edge: Any, cloud_url: str, redis_url: str) -> dict[str, Any]:
+        rd = self.rdir(r)
+        items = self.split.traffic_slice(r, self.o.traffic)
+        env = self.gateway_env(r, edge.base_url, cloud_url, logging=True, redis_url=redis_url)
+        with GatewayProcess(env, rd / "gateway-traffic.log") as gw:
+            shipped = self.ship_adapter(r, edge, gw.url) if r > 0 else None
+            with _progress(self.console) as bar:
+                task = bar.add_task(f"round {r}: traffic", total=len(items))
+                answers = run_all(items, lambda q: post(gw.url + "/v1/chat/completions",
+                                                        _traffic_body(q), 300.0),
+                                  concurrency=self.o.concurrency,
+                                  tick=_ticker(self.console, bar, task, f"round {r}: traffic",
+                                               len(items)))
+            spend = cloud_cost_total(gw.url)
+            refit = _post_json(gw.url + "/v1/router/edge-model",
+                               {"model": self.edge_name(r), "refit_calibration": True})
+        routes = [a.headers.get("x-netgpt-route", "error") for a in answers]
+        result: dict[str, Any] = {
+            "requests": len(items),
+            "cloud_routed": routes.count("cloud"),
+            "errors": sum(1 for a in answers if a.status != 200),
+            "cloud_spend_usd": spend,
+            "calibration": refit.get("calibration"),
+            "shipped": shipped,
+            "artefacts": [],
+        }
+        (rd / "traffic.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        return result
+
+    def ship_adapter(self, r: int, edge: Any, gateway_url: str) -> dict[str, Any]:
+        _, adapter = self.served(r)
+        assert adapter is not None
+        cmd = netgpt("edge", "load-adapter", str(adapter), "--flavor", "llamacpp",
+                     "--name", self.edge_name(r), "--edge-base-url", edge.base_url,
+                     "--gateway", gateway_url)
+        figures = run_measured(cmd, self.rdir(r) / "load-adapter.log")
+        text = (self.rdir(r) / "load-adapter.log").read_text(errors="replace")
+        self.say(f"round {r}: shipped {adapter.name} without a restart ({figures['seconds']} s)")
+        return {**figures, "output": text.strip().splitlines()[-3:]}
+
+    def export_step(self, r: int, redis_url: str) -> dict[str, Any]:
+        target = self.rdir(r) / "export"
+        cmd = netgpt("dataset", "export", "--redis-url", redis_url, "--stream", self.stream(r),
+                     "--out", str(target), "--include-text-answers", "--validation-ratio", "0.1",
+                     "--json", "--no-progress")
+        log = self.rdir(r) / "export.log"
+        figures = run_measured(cmd, log)
+        checked = assert_disjoint(target, self.split)
+        written = sorted(target.glob("train-*.jsonl"))
+        if not written:
+            raise StepFailed(f"round {r}: the export wrote no training file; see {log}")
+        n_train = sum(1 for p in written for line in p.open() if line.strip())
+        self.say(f"round {r}: exported {n_train} training examples ({checked} records checked: "
+                 "none is a held-out request)")
+        return {**figures, "n_train": n_train, "checked_disjoint": checked,
+                "artefacts": [str(p) for p in written]}
+
+    def measure_step(self, r: int, edge: Any, cloud_url: str) -> dict[str, Any]:
+        rd = self.rdir(r)
+        env = self.gateway_env(r, edge.base_url, cloud_url, logging=False, redis_url="")
+        with GatewayProcess(env, rd / "gateway-measure.log") as gw:
+            before = cloud_cost_total(gw.url)
+            measurer = Measurer(gw.url, edge.root_url, self.prefill_for(r), prefill=self.o.prefill,
+                                max_tokens=self.o.draft_max_tokens, timeout_s=300.0)
+            with _progress(self.console) as bar:
+                task = bar.add_task(f"round {r}: held-out", total=len(self.held))
+                rows = run_all(self.held, measurer.one, concurrency=1,
+                               tick=_ticker(self.console, bar, task, f"round {r}: held-out",
+                                            len(self.held)))
+            spend = cloud_cost_total(gw.url) - before
+        with (rd / "held_out.jsonl").open("w", encoding="utf-8") as handle:
+            for row in rows_as_dicts(rows):
+                handle.write(json.dumps(row) + "\n")
+        summary = summarise(rows, spend)
+        (rd / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        self.say(f"round {r}: edge accuracy {summary['edge_accuracy']:.3f}, offload "
+                 f"{summary['offload_rate']:.3f}, e2e {summary['e2e_accuracy']:.3f}")
+        return {**summary, "artefacts": [str(rd / "summary.json")]}
+
+    def train_step(self, r: int, kind: str) -> dict[str, Any]:
+        """Round r's export trains round r+1's model (``kind``: sft, rl or gapg)."""
+        o, nxt = self.o, self.rdir(r + 1)
+        data, out = self.rdir(r) / "export", nxt / kind
+        common = ["--data", str(data), "--out", str(out), "--device", "cpu", "--seed", str(o.seed),
+                  "--eval-limit", str(o.eval_limit), "--max-new-tokens", str(o.max_new_tokens),
+                  "--offload-tool", OFFLOAD_TOOL]
+        if kind == "sft":
+            cmd = netgpt("train", "sft", *common, "--model", str(self.base_hf(r)),
+                         "--chat-template", str(self.template), "--max-steps", str(o.sft_steps),
+                         "--batch-size", str(o.batch_size), "--lr", str(o.lr),
+                         "--max-length", str(o.max_length), "--offload-share", str(o.offload_share))
+        else:
+            cmd = netgpt("train", kind, *common, "--sft", str(nxt / "sft"),
+                         "--steps", str(o.rl_steps if kind == "rl" else o.gapg_steps),
+                         "--prompts-per-step", str(o.prompts_per_step),
+                         "--group-size", str(o.group_size), "--max-length", str(o.max_length))
+            if kind == "gapg":
+                cmd += ["--rho", str(o.rho)]
+        self.say(f"[bold]round {r} -> {r + 1}: train {kind}[/]")
+        figures = run_measured(cmd, nxt / f"train-{kind}.log")
+        card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
+        return {**figures, "training": card.get("training"), "metrics": card.get("metrics"),
+                "artefacts": [str(out / "model_card.json")]}
+
+    def ship_step(self, r: int) -> dict[str, Any]:
+        """Round r's trained variant -> round r+1's adapter GGUF and merged base."""
+        nxt = self.rdir(r + 1)
+        adapter = nxt / "adapter.gguf"
+        cmd = [*netgpt()[:2], "bench.loop.convert", "ship", str(nxt / self.o.ship),
+               str(self.base_hf(r)), str(adapter), str(nxt / "merged-hf")]
+        if r + 1 < self.o.rounds:
+            cmd += ["--gguf", str(nxt / "merged.gguf")]
+        figures = run_measured(cmd, nxt / "convert.log")
+        return {**figures, "artefacts": [str(adapter), str(nxt / "merged-hf" / "config.json")]}
+
+    # ------------------------------------------------------------------ the rounds
+    def run(self) -> list[dict[str, Any]]:
+        from edge_worker.llamacpp.server import LlamaServer
+
+        st = self.state
+        st.run("base-hf", self.base_step, self.say)
+        redis = RedisServer(self.out / "redis", self.o.redis_url)
+        with redis, replay_cloud(self._replays(), CLOUD_MODEL) as cloud:
+            for r in range(self.o.rounds + 1):
+                self.one_round(r, cloud.url, redis.url, LlamaServer)
+        st.data["loop_peak_rss_mib"] = self_peak_rss_mib()
+        return self.rounds()
+
+    def one_round(self, r: int, cloud_url: str, redis_url: str, server: Any) -> None:
+        st = self.state
+        names = [f"r{r}.traffic", f"r{r}.export", f"r{r}.measure"]
+        if any(st.done(n) is None for n in names):
+            model, adapter = self.served(r)
+            with server(self.o.model, model_path=model, lora=[adapter] if adapter else (),
+                        lora_init_without_apply=adapter is not None, threads=self.o.threads,
+                        alias=self.edge_name(r), log_path=self.rdir(r) / "llama-server.log") as edge:
+                st.run(names[0], lambda: self.traffic_step(r, edge, cloud_url, redis_url), self.say)
+                if adapter is not None:  # after a resume the restarted server has it off
+                    from edge_worker.lora_llamacpp import enable_adapter
+
+                    enable_adapter(edge.base_url, adapter)
+                st.run(names[1], lambda: self.export_step(r, redis_url), self.say)
+                st.run(names[2], lambda: self.measure_step(r, edge, cloud_url), self.say)
+        if r < self.o.rounds:
+            for kind in ("sft", "rl", "gapg"):
+                st.run(f"r{r}.train-{kind}", _bind(self.train_step, r, kind), self.say)
+            st.run(f"r{r}.ship", lambda: self.ship_step(r), self.say)
+
+    def _replays(self) -> dict[str, Any]:
+        from bench.demo.answers import build_replays
+
+        return build_replays(self.split.traffic + self.split.held_out, 0.8, self.o.seed,
+                             CLOUD_MODEL)
+
+    def rounds(self) -> list[dict[str, Any]]:
+        out = []
+        for r in range(self.o.rounds + 1):
+            steps = self.state.data["steps"]
+            measure = steps.get(f"r{r}.measure")
+            if measure is None:
+                continue
+            model, adapter = self.served(r)
+            row: dict[str, Any] = {"round": r, "model_gguf": str(model),
+                                   "gateway_call_prefill": self.prefill_for(r)}
+            if adapter is not None:
+                row["adapter_gguf"] = str(adapter)
+            row.update({k: v for k, v in measure.items() if k not in ("artefacts", "finished_at")})
+            row["measure_seconds"] = row.pop("seconds", None)
+            traffic = steps.get(f"r{r}.traffic", {})
+            row["traffic"] = {k: traffic.get(k) for k in
+                              ("requests", "cloud_routed", "errors", "cloud_spend_usd", "seconds")}
+            row["calibration"] = traffic.get("calibration")
+            row["exported_train_examples"] = steps.get(f"r{r}.export", {}).get("n_train")
+            if r > 0:
+                row["training"] = {
+                    kind: _train_figures(steps.get(f"r{r - 1}.train-{kind}", {}))
+                    for kind in ("sft", "rl", "gapg")
+                }
+                row["shipped_variant"] = self.o.ship
+                row["kl_to_sft"] = (row["training"].get(self.o.ship) or {}).get("kl_to_sft_last")
+            out.append(row)
+        return out
+
+
+def _train_figures(entry: dict[str, Any]) -> dict[str, Any]:
+    training = entry.get("training") or {}
+    return {"seconds": entry.get("seconds"), "peak_rss_mib": entry.get("peak_rss_mib"),
+            **{k: v for k, v in training.items() if isinstance(v, int | float)}}
+
+
+def _bind(fn: Callable[[int, str], dict[str, Any]], r: int, kind: str) -> Callable[[], dict[str, Any]]:
+    return lambda: fn(r, kind)
+
+
+def _traffic_body(request: Request) -> dict[str, Any]:
+    from bench.loop.measure import chat_body
+
+    return chat_body(request, "auto")
+
+
+def _post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(),
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 (loopback)
+        answer: dict[str, Any] = json.loads(resp.read())
+    return answer
