@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -203,6 +204,8 @@ def main(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (kill, timeout) unwinds like Ctrl-C, so the llama-server this command started stops
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.analyze_only:
         code = _measure(args, console)
         if code:
