@@ -78,25 +78,35 @@ def features(
     log_prompt = math.log(max(request.prompt_tokens, 1)) / 7.0
     slo_ttft = request.slo_ttft_s or budget
     slo_tpot = request.slo_tpot_s or budget
+    # Written out (tuple unpacking, no min()/attribute calls per field): this runs for every
+    # expert on every request; the values are those of FEATURES, in order.
+    inv_budget, inv_ttft, inv_tpot = 1.0 / budget, 1.0 / slo_ttft, 1.0 / slo_tpot
+    log1p = math.log1p
     rows = []
     for e, est in zip(experts, ests, strict=True):
-        slots = e.slots if e.slots else 8
+        ttft, tpot, total, p_meet, meets, added_lat, added_miss, load, queued = est
+        q = e.quality
+        lat = added_lat * inv_budget
+        tot = total * inv_budget
+        per_slot = load / (e.slots or 8)
+        r_ttft = ttft * inv_ttft
+        r_tpot = tpot * inv_tpot
         rows.append(
             [
-                e.quality,
-                est.p_meet,
-                e.quality * est.p_meet,
-                1.0 if est.meets else 0.0,
-                est.added_slo_misses,
-                min(est.added_latency_s / budget, 10.0),
-                min(est.total_s / budget, 10.0),
-                min(est.load / slots, 4.0),
-                1.0 if est.queued else 0.0,
-                math.log1p(est.load),
+                q,
+                p_meet,
+                q * p_meet,
+                1.0 if meets else 0.0,
+                added_miss,
+                lat if lat < 10.0 else 10.0,
+                tot if tot < 10.0 else 10.0,
+                per_slot if per_slot < 4.0 else 4.0,
+                1.0 if queued else 0.0,
+                log1p(load),
                 has_slo,
                 log_out,
-                min(est.ttft_s / slo_ttft, 10.0),
-                min(est.tpot_s / slo_tpot, 10.0),
+                r_ttft if r_ttft < 10.0 else 10.0,
+                r_tpot if r_tpot < 10.0 else 10.0,
                 log_prompt,
                 1.0,  # bias input (not a feature)
             ]
