@@ -3,12 +3,16 @@
     GatewayError                     (has .status, .type, .code, .param)
     ├── RequestError                 400 invalid_request_error: bad body, bad field, n != 1
     │   ├── BodyTooLarge             413
+    │   ├── RequestTimeout           408 request_timeout (body too slow, NETGPT_CLIENT_TIMEOUT_S)
     │   └── UnsupportedParameter     400 code=unsupported_parameter
     ├── AuthError                    401 invalid_api_key
     ├── PermissionDenied             403 an admin endpoint and a key that is not an admin key
     ├── RateLimited                  429 rate_limit_exceeded (a key's requests or tokens per
     │   │                                minute); .retry_after_s -> Retry-After
     │   └── QuotaExceeded            429 insufficient_quota (a key's cloud budget is spent)
+    ├── ShuttingDown                 503 shutting_down (outlived NETGPT_SHUTDOWN_GRACE_S)
+    ├── UpstreamBusy                 503 upstream_rate_limited (the cloud's 429 after the
+    │                                    retries; its Retry-After passed on)
     └── UpstreamError                an upstream (edge or cloud) failed; .upstream names it
         ├── UpstreamTransportError   no usable HTTP answer
         │   ├── UpstreamConnectError connect refused / DNS / reset before answer  -> 503
@@ -149,11 +153,27 @@ class UpstreamStatusError(UpstreamError):
         return 400 <= self.status_code < 500 and self.status_code not in (401, 403, 408, 429)
 
 
+class UpstreamBusy(GatewayError):
+    """The cloud still answered 429 after the retries: 503 with its Retry-After, so clients
+    (the OpenAI SDK retries a 503) wait instead of taking it for a broken gateway (502)."""
+
+    status = 503
+    type = "upstream_error"
+    code = "upstream_rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float | None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 def both_failed(edge: GatewayError | None, cloud: GatewayError) -> GatewayError:
     """The error to answer with when neither upstream produced a usable answer."""
     parts = [cloud.message]
     if edge is not None:
         parts.insert(0, edge.message)
+    if isinstance(cloud, UpstreamStatusError) and cloud.status_code == 429:
+        message = "; ".join(parts) + " (the cloud is rate-limiting the gateway; retry later)"
+        return UpstreamBusy(message, retry_after_s=cloud.retry_after_s)
     status = cloud.status if isinstance(cloud, UpstreamError) else 503
     if isinstance(cloud, UpstreamStatusError):
         status = 502

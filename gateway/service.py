@@ -19,7 +19,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 
 from gateway.config import Settings
-from gateway.errors import GatewayError, UpstreamError, both_failed
+from gateway.errors import GatewayError, UpstreamBusy, UpstreamError, both_failed
 from gateway.experts.router import ExpertRouter, Plan, no_expert_error
 from gateway.experts.slo import NO_SLO, Slo
 from gateway.metrics import GatewayMetrics
@@ -28,6 +28,7 @@ from gateway.ports import CloudAnswer, CloudBackend, CloudStream, RecordSink
 from gateway.protocol import ChatCompletionRequest
 from gateway.records import RouteTrace, build_record
 from gateway.routing.decision import Decision, decide
+from gateway.routing.limits import retry_after_header
 from gateway.routing.offload import offload_tool_definition, requests_offload, strip_offload
 from gateway.routing.schema_guard import SchemaCheck, ValidatorCache, check_tool_calls, tool_schemas
 from gateway.routing.score import DraftFeatures, logprob_summary, score
@@ -463,7 +464,10 @@ class ChatService:
         else:
             body = error.envelope()
         self._finish(trace, status)
-        return ChatResult(status, self._headers(trace), body=orjson.dumps(body))
+        headers = self._headers(trace)
+        if isinstance(error, UpstreamBusy) and error.retry_after_s is not None:
+            headers["retry-after"] = retry_after_header(error.retry_after_s)
+        return ChatResult(status, headers, body=orjson.dumps(body))
 
     def _finish(self, trace: RouteTrace, status: int) -> None:
         elapsed = time.perf_counter() - trace.started

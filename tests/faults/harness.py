@@ -53,6 +53,7 @@ class Reply:
     reason: str | None = None
     code: str | None = None  # error code of an envelope or error event
     started: float = 0.0  # time.monotonic() when it was sent
+    retry_after: str | None = None
 
     @property
     def complete_cloud(self) -> bool:
@@ -115,6 +116,7 @@ def call(base_url: str, body: dict[str, Any], rid: str, timeout_s: float = 30.0)
         resp.headers.get("x-netgpt-reason"),
         code,
         started,
+        resp.headers.get("retry-after"),
     )
 
 

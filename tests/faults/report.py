@@ -52,8 +52,9 @@ failing stop skipped the dataset flush (now always run); (2) a cloud stream brok
 ended with an error event *and* `[DONE]`, and one that ended cleanly without a `finish_reason`
 looked complete; (3) uvicorn has no deadline for request headers, so a slow-loris client held a
 connection as long as it liked, and a client gone before its body was logged as an unhandled
-ERROR; (4) a request outliving the shutdown grace period got uvicorn's bare 500. Still open: a
-cloud 429 that survives the retries reaches the client as 502 without `Retry-After`.
+ERROR; (4) a request outliving the shutdown grace period got uvicorn's bare 500; (5) a cloud 429
+that survived the retries reached the client as a 502 without `Retry-After` (now 503
+`upstream_rate_limited` with the cloud's `Retry-After`, which the OpenAI SDK waits out).
 
 Every scenario also checks that nothing was logged at ERROR (a background task that died, a
 failed shutdown). Regenerate: `python -m tests.faults.report` (about a minute, plus the real edge). The same checks
@@ -92,9 +93,13 @@ def shutdown_table(runs: list[ShutdownRun]) -> str:
             f"| {len(run.outcome('no answer'))} | **{len(run.lost)}** | {fmt_s(run.first_503_s)} "
             f"| {fmt_s(run.first_refused_s)} | {run.exit_s:.1f} s |"
         )
-    lines += ["", "In-flight requests that outlive the grace period are cancelled by uvicorn; the "
-              "gateway answers them `503` with code `shutting_down` (retry elsewhere) and writes "
-              "no record for them, since no cloud answer came.", ""]
+    lines += [
+        "",
+        "In-flight requests that outlive the grace period are cancelled by uvicorn; the "
+        "gateway answers them `503` with code `shutting_down` (retry elsewhere) and writes "
+        "no record for them, since no cloud answer came.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -110,9 +115,14 @@ def table(outcomes: list[Outcome], started: str, seconds: float) -> str:
     ]
     for out in outcomes:
         logged = "; ".join(out.logged) or "nothing above info"
-        checks = "; ".join(
-            f"{'✓' if ok else '✗'} {text}" for text, ok in out.checks if not text.startswith("nothing logged at ERROR")
-        ) or "-"
+        checks = (
+            "; ".join(
+                f"{'✓' if ok else '✗'} {text}"
+                for text, ok in out.checks
+                if not text.startswith("nothing logged at ERROR")
+            )
+            or "-"
+        )
         if any(text.startswith("nothing logged at ERROR") for text, _ in out.checks):
             checks = ("✓" if not out.errors else "✗") + " nothing at ERROR; " + checks
         saw = out.saw() or "-"
@@ -127,7 +137,7 @@ def table(outcomes: list[Outcome], started: str, seconds: float) -> str:
         "",
         "Body shapes: *completion* is a `chat.completion`; *error envelope* is OpenAI's "
         '`{"error": {"message", "type", "param", "code"}}`; *sse complete* ends with `data: [DONE]`; '
-        '*sse error event, no [DONE]* is a stream cut short by the upstream that ends with '
+        "*sse error event, no [DONE]* is a stream cut short by the upstream that ends with "
         '`data: {"error": {...}}` (the OpenAI SDK raises `APIError` on it) and never with `[DONE]`.',
         "",
     ]
@@ -135,10 +145,18 @@ def table(outcomes: list[Outcome], started: str, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.faults.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write (default docs/faults.md)")
-    parser.add_argument("--no-real-edge", action="store_true", help="skip the real llama.cpp edge scenario")
-    parser.add_argument("--no-shutdown", action="store_true", help="skip the SIGTERM-under-load runs")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.faults.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="where to write (default docs/faults.md)"
+    )
+    parser.add_argument(
+        "--no-real-edge", action="store_true", help="skip the real llama.cpp edge scenario"
+    )
+    parser.add_argument(
+        "--no-shutdown", action="store_true", help="skip the SIGTERM-under-load runs"
+    )
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     t0 = time.monotonic()
@@ -155,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                 edge = LlamaServer("smollm2", parallel=2, ctx_per_slot=4096).start()
         rig.real_edge = edge
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
                 task = bar.add_task("faults", total=len(SCENARIOS))
                 for scenario in SCENARIOS:
                     if scenario.run is real_edge_restart and args.no_real_edge:
@@ -171,9 +194,18 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(f"shutdown run {i + 1}/2: drain {drain:g} s, grace {grace:g} s")
                     workdir = Path(tmp) / f"shutdown-{i}"
                     workdir.mkdir()
-                    runs.append(run_under_load(edge_url, cloud_url, workdir, drain_s=drain,
-                                               grace_s=grace, cloud_delay_s=delay,
-                                               lanes=6 if delay < 1 else 3, load_s=2.5 if delay < 1 else 1.0))
+                    runs.append(
+                        run_under_load(
+                            edge_url,
+                            cloud_url,
+                            workdir,
+                            drain_s=drain,
+                            grace_s=grace,
+                            cloud_delay_s=delay,
+                            lanes=6 if delay < 1 else 3,
+                            load_s=2.5 if delay < 1 else 1.0,
+                        )
+                    )
         finally:
             if edge is not None:
                 edge.stop()
@@ -181,9 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     if runs:
         text += "\n" + shutdown_table(runs)
     args.out.write_text(text)
-    bad = [o.name for o in outcomes if o.failed or o.lost] + [f"shutdown {r.summary()}" for r in runs if r.lost]
-    console.print(f"written: {args.out}; {len(outcomes)} scenarios, "
-                  + (f"FAILED: {', '.join(bad)}" if bad else "every check passed, nothing lost"))
+    bad = [o.name for o in outcomes if o.failed or o.lost] + [
+        f"shutdown {r.summary()}" for r in runs if r.lost
+    ]
+    console.print(
+        f"written: {args.out}; {len(outcomes)} scenarios, "
+        + (f"FAILED: {', '.join(bad)}" if bad else "every check passed, nothing lost")
+    )
     return 1 if bad else 0
 
 
