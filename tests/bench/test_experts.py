@@ -127,6 +127,7 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]):
         assert option in text
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results_and_report(data_dir: Path, tmp_path: Path):
     out = tmp_path / "out"
     code = _netgpt(
