@@ -41,7 +41,7 @@ from bench.load import procs
 
 CLOUD_KEY = "sk-testbed-fake-cloud-key"
 PREFILL = "<tool_call>\\n"  # an env var holds a literal \n (EdgeSettings turns it into a newline)
-DRAFT_MAX_TOKENS = 64
+DRAFT_MAX_TOKENS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class Options:
     seed: int = 0
     sim_seeds: int = 5
     cloud_delay_s: float = 1.5
-    calibration_requests: int = 6
+    calibration_requests: int = 4
 
     def experts(self) -> list[ExpertSpec]:
         out = [ExpertSpec("smol-p1", "smollm2", 1), ExpertSpec("smol-p2", "smollm2", 2)]
@@ -142,8 +142,12 @@ async def _calibrate_one(base_url: str, spec: ExpertSpec, n: int, seed: int) -> 
                 drafts = await asyncio.gather(*(client.draft(request(rng)) for _ in range(concurrency)))
                 for d in drafts:
                     t = d.response.get("timings") or {}
+                    usage = d.response.get("usage") or {}
                     points.append({
                         "concurrency": concurrency, "wall_s": d.latency_s,
+                        # the whole prompt (usage) and what was computed (timings: the rest hit
+                        # llama-server's prompt cache)
+                        "prompt_tokens": usage.get("prompt_tokens"),
                         "prompt_n": t.get("prompt_n"), "prompt_ms": t.get("prompt_ms"),
                         "predicted_n": t.get("predicted_n"), "predicted_ms": t.get("predicted_ms"),
                         "predicted_per_token_ms": t.get("predicted_per_token_ms"),
@@ -164,7 +168,9 @@ def profile_from(spec: ExpertSpec, points: list[dict[str, Any]], threads: int) -
     tpot1 = statistics.median(p["predicted_per_token_ms"] for p in alone) / 1000
     tpotn = statistics.median(p["predicted_per_token_ms"] for p in full) / 1000
     slowdown = (tpotn / tpot1 - 1) / (spec.parallel - 1) if spec.parallel > 1 else 0.0
-    per_tok = statistics.median(p["prompt_ms"] / max(p["prompt_n"], 1) for p in alone)  # ms/token
+    # per token of the whole prompt, cache hits included: the gateway's model and the simulator
+    # both see whole prompt sizes
+    per_tok = statistics.median(p["prompt_ms"] / max(p["prompt_tokens"], 1) for p in alone)  # ms/token
     overhead = statistics.median(
         p["wall_s"] - (p["prompt_ms"] + p["predicted_ms"]) / 1000 for p in alone
     )
@@ -228,6 +234,15 @@ def _get_json(url: str) -> dict[str, Any]:
     return doc
 
 
+def _latency_table(profile: Any) -> str:
+    """``[expert.latency]``: the gateway's latency model starts from the calibrated profile, as
+    an operator would configure it (the simulator starts from the same prior)."""
+    prior = profile.prior()
+    keys = ("ttft_s", "prefill_s_per_1k", "ttft_s_per_extra", "prefill_s_per_1k_per_extra",
+            "tpot_s", "tpot_s_per_extra")
+    return "[expert.latency]\n" + "".join(f"{k} = {getattr(prior, k):.6f}\n" for k in keys) + "\n"
+
+
 def gateway_env(opts: Options, experts_file: Path, cloud_url: str, policy: str,
                 expected_output: int, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETGPT_")}
@@ -273,7 +288,7 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
         }
         profiles = [profile_from(s, points[s.name], opts.threads) for s in specs]
         outputs = [p["predicted_n"] for pts in points.values() for p in pts if p["predicted_n"]]
-        prompts = [p["prompt_n"] for pts in points.values() for p in pts if p["prompt_n"]]
+        prompts = [p["prompt_tokens"] for pts in points.values() for p in pts if p["prompt_tokens"]]
         expected_output = round(statistics.fmean(outputs))
         prompt_tokens = round(statistics.median(prompts))
         capacity = sum(p.capacity_rps(prompt_tokens, expected_output) for p in profiles)
@@ -284,7 +299,8 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
         experts_file = opts.out / "experts.toml"
         experts_file.write_text("".join(
             f'[[expert]]\nname = "{s.name}"\nbase_url = "{servers[s.name].base_url}"\nmodel = "{s.model}"\n'
-            f'flavor = "llamacpp"\nslots = {s.parallel}\ncontext_limit = 4096\n\n' for s in specs
+            f'flavor = "llamacpp"\nslots = {s.parallel}\ncontext_limit = 4096\n'
+            + _latency_table(prof) for s, prof in zip(specs, profiles, strict=True)
         ))
         cloud_port = procs.free_port()
         cloud = procs.start("cloud-fake", [

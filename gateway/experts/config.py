@@ -41,6 +41,21 @@ Flavor = Literal["vllm", "llamacpp", "openai"]
 SINGLE_EXPERT = "edge"  # the name of the one expert built from NETGPT_EDGE_* without a file
 
 
+class LatencyPriorConfig(BaseModel):
+    """``[expert.latency]``: where the expert's online latency model starts (seconds; a profile
+    measured with ``python -m bench.experts.measure``). Without it: generic defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ttft_s: float = Field(0.05, gt=0, description="time to first token of a short prompt, alone")
+    prefill_s_per_1k: float = Field(0.1, ge=0, description="extra TTFT per 1000 prompt tokens")
+    ttft_s_per_extra: float = Field(0.01, ge=0, description="extra TTFT per other running request")
+    prefill_s_per_1k_per_extra: float = Field(0.01, ge=0)
+    tpot_s: float = Field(0.02, gt=0, description="decode time per token, alone")
+    tpot_s_per_extra: float = Field(0.002, ge=0, description="per other running request")
+    strength: float = Field(4.0, gt=0, description="how many observations the prior is worth")
+
+
 class ExpertConfig(BaseModel):
     """One ``[[expert]]`` table."""
 
@@ -59,6 +74,7 @@ class ExpertConfig(BaseModel):
     quality: float | None = Field(
         None, ge=0, le=1, description="prior P(acceptable draft) until logged records say more"
     )
+    latency: LatencyPriorConfig | None = None
 
     def scrape_url(self) -> str | None:
         """Where the load gauges are read; None for an ``openai`` server without one (health

@@ -39,6 +39,7 @@ from gateway.routing.impact import remaining_tokens
 from gateway.routing.placement import (
     InFlight,
     LatencyModel,
+    LatencyPrior,
     Placement,
     PolicyState,
     RequestView,
@@ -98,7 +99,10 @@ class ExpertRouter:
         self.load = load
         self.quality = quality
         self.clock = clock
-        self.models = {e.name: LatencyModel() for e in experts}
+        self.models = {
+            e.name: LatencyModel(LatencyPrior(**e.config.latency.model_dump()) if e.config.latency else None)
+            for e in experts
+        }
         self.policy_state = PolicyState()
         if self.policy == "learned":
             from gateway.routing.learned import load_policy

@@ -12,7 +12,7 @@ from bench.experts_testbed.workload import poisson
 
 def _points(concurrency: int, tpot_ms: float) -> list[dict[str, float]]:
     return [
-        {"concurrency": concurrency, "wall_s": 0.05 + 0.2 + 30 * tpot_ms / 1000, "prompt_n": 200,
+        {"concurrency": concurrency, "wall_s": 0.05 + 0.2 + 30 * tpot_ms / 1000, "prompt_tokens": 200, "prompt_n": 50,
          "prompt_ms": 200.0, "predicted_n": 30, "predicted_ms": 30 * tpot_ms,
          "predicted_per_token_ms": tpot_ms * (1 + 0.02 * i)}
         for i in range(4)

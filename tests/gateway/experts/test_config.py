@@ -31,6 +31,11 @@ flavor = "vllm"
 api_key = "sk-expert-secret"
 metrics_url = "http://10.0.0.2:9000/metrics"
 quality = 0.8
+
+[expert.latency]
+ttft_s = 0.2
+tpot_s = 0.03
+tpot_s_per_extra = 0.01
 """
 
 
@@ -51,6 +56,8 @@ def test_a_good_file_gives_one_expert_per_table_with_its_own_edge_settings(tmp_p
     assert smol.config.scrape_url() == "http://127.0.0.1:8081/metrics"
     assert big.config.scrape_url() == "http://10.0.0.2:9000/metrics"
     assert big.config.quality == 0.8 and smol.config.tags == ["weather"]
+    assert big.config.latency is not None and big.config.latency.tpot_s == 0.03
+    assert smol.config.latency is None
 
 
 def test_without_a_file_the_one_edge_is_a_list_of_one_unchanged():
@@ -76,7 +83,8 @@ def test_an_openai_expert_without_metrics_is_probed_on_models():
         (GOOD.replace("slots = 1", "slots = 0"), "expert[0].slots"),
         (GOOD.replace('base_url = "http://10.0.0.2:8000/v1"', 'base_url = "not a url"'), "expert[1].base_url"),
         (GOOD.replace("quality = 0.8", "quality = 1.5"), "expert[1].quality"),
-        (GOOD + 'colour = "red"\n', "expert[1].colour: Extra inputs are not permitted"),
+        (GOOD.replace("tpot_s = 0.03", "tpot_s = -1"), "expert[1].latency.tpot_s"),
+        (GOOD + 'colour = "red"\n', "expert[1].latency.colour: Extra inputs are not permitted"),
         ('name = "x"\n', "expert: Field required"),
         ("expert = []\n", "expert: List should have at least 1 item"),
         ("[[expert]\nname=", "is not valid TOML"),
@@ -126,3 +134,19 @@ def test_netgpt_serve_exits_2_on_an_unknown_policy_or_a_bad_slo(tmp_path):
     assert done.returncode == 2 and "NETGPT_ROUTING_PLACEMENT_POLICY" in done.stderr
     done = _serve({"NETGPT_SLO_TTFT_MS": "-5"}, tmp_path)
     assert done.returncode == 2 and "NETGPT_SLO_TTFT_MS" in done.stderr
+
+
+def test_a_latency_prior_is_where_the_experts_model_starts(tmp_path):
+    from gateway.experts.load import LiveLoad
+    from gateway.experts.quality import QualityHolder
+    from gateway.experts.router import ExpertRouter
+    from gateway.metrics import GatewayMetrics
+
+    settings = Settings(edge=EdgeSettings(experts_file=write(tmp_path, GOOD)))
+    experts = load_experts(settings)
+    metrics = GatewayMetrics()
+    router = ExpertRouter(settings, experts, {}, LiveLoad(experts, settings.experts, metrics),
+                          QualityHolder(), metrics)
+    assert router.models["big"].coefficients["tpot_s"] == 0.03
+    assert router.models["big"].coefficients["ttft_s"] == 0.2
+    assert router.models["smol-p1"].coefficients["tpot_s"] == 0.02  # the generic default
