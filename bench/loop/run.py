@@ -23,8 +23,10 @@ own model's drafts, and those come from the traffic.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import shutil
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -178,12 +180,29 @@ class Loop:
 
     # ------------------------------------------------------------------ steps
     def base_step(self) -> dict[str, Any]:
-        out = self.base_hf(0)
-        self.say(f"[bold]base[/]: {self.gguf0.name} -> trainable weights in {out}")
-        cmd = [*netgpt()[:2], "bench.loop.convert", "hf", str(self.gguf0), str(out),
-               "--chat-template", str(self.template)]
-        figures = run_measured(cmd, self.out / "logs" / "base-hf.log")
-        return {**figures, "artefacts": [str(out / "config.json")]}
+        """The GGUF de-quantised once per (GGUF, template) into the cache; DIR/base-hf links it."""
+        from edge_worker.llamacpp.paths import cache_root
+
+        key = hashlib.sha256()
+        for part in (self.gguf0, self.template):
+            with part.open("rb") as handle:
+                key.update(hashlib.file_digest(handle, "sha256").digest())
+        cached = cache_root() / "hf" / key.hexdigest()[:16]
+        figures: dict[str, Any] = {"cached": True}
+        if not (cached / "config.json").is_file():
+            self.say(f"[bold]base[/]: {self.gguf0.name} -> trainable weights in {cached}")
+            tmp = cached.with_name(cached.name + ".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            cmd = [*netgpt()[:2], "bench.loop.convert", "hf", str(self.gguf0), str(tmp),
+                   "--chat-template", str(self.template)]
+            figures = run_measured(cmd, self.out / "logs" / "base-hf.log")
+            shutil.rmtree(cached, ignore_errors=True)
+            tmp.rename(cached)
+        link = self.base_hf(0)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(cached, target_is_directory=True)
+        return {**figures, "path": str(cached), "artefacts": [str(link / "config.json")]}
 
     def traffic_step(self, r: int, edge: Any, cloud_url: str, redis_url: str) -> dict[str, Any]:
         rd = self.rdir(r)

@@ -16,7 +16,7 @@ from typing import Any
 
 from edge_worker.training.card import TrainLog, read_card, write_card
 from edge_worker.training.chat_format import parse_hermes
-from edge_worker.training.data import Example, data_hash, load_split, with_offload_tool
+from edge_worker.training.data import Example, data_hash, load_split, split_files, with_offload_tool
 from edge_worker.training.encode import encode_example
 from edge_worker.training.evaluate import evaluate
 from edge_worker.training.modeling import load_tokenizer, load_with_adapter, pick_device, seed_all
@@ -73,7 +73,9 @@ def run_anchored(
     tokenizer = load_tokenizer(args.sft)
     train = with_offload_tool(load_split(args.data, "train", args.limit), args.offload_tool)
     held_out = with_offload_tool(
-        load_split(args.data, "validation", args.eval_limit) if args.eval_limit else [],
+        # a small export may have no validation shard: then there is nothing to score
+        load_split(args.data, "validation", args.eval_limit)
+        if args.eval_limit and split_files(args.data, "validation") else [],
         args.offload_tool,
     )
     features = [encode_example(tokenizer, ex).features() for ex in train]
