@@ -38,13 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="one seed, one load (0.8), 600 requests per run: a smoke run in seconds",
+        help="one seed, one load (0.8), 400 requests per run: a smoke run (seconds on an idle machine)",
     )
     parser.add_argument(
         "--seeds", type=int, default=3, help="seeds per setting (default 3; --quick: 1)"
     )
     parser.add_argument(
-        "--requests", type=int, default=None, help="requests per run (default 3000; --quick 600)"
+        "--requests", type=int, default=None, help="requests per run (default 3000; --quick 400)"
     )
     parser.add_argument(
         "--loads",
@@ -106,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
         seeds=1 if args.quick and args.seeds == 3 else args.seeds,
         loads=loads,
         policies=policies,
-        requests=args.requests or (600 if args.quick else 3000),
+        requests=args.requests or (400 if args.quick else 3000),
         learned_path=args.learned_weights,
     )
     started = time.monotonic()
