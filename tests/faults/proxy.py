@@ -1,14 +1,14 @@
 """A fault-injecting TCP proxy for the fault suite, in the spirit of toxiproxy.
 
 It sits between the gateway and one upstream (an LLM server or Redis), on loopback, and applies
-*toxics* to the connections it forwards. The toxics are read for each exchange (a connection's first
-request, and each request sent on it after an answer), so a scenario changes them between
+*toxics* to the connections it forwards. The toxics are read for each exchange (a connection's
+first request, and each request sent on it after an answer), so a scenario changes them between
 requests, kept-alive connections included; ``times`` limits them to the next N exchanges (later
 ones pass through untouched)::
 
     with FaultProxy(("127.0.0.1", cloud_port)) as proxy:
-        proxy.set(reset_after_bytes=600)     # the next streamed answer breaks after 600 bytes
-        proxy.set(latency_s=2.0, times=1)    # one connection answers 2 s late
+        proxy.set(reset_after_bytes=600)     # answers break after 600 bytes
+        proxy.set(latency_s=2.0, times=1)    # the next answer comes 2 s late
         proxy.reset_all()                    # RST every open connection now (Redis restart)
         proxy.set()                          # clean again
 

@@ -82,14 +82,14 @@ asserted by `tests/gateway/dataset/test_serve_sigterm.py`.
 def shutdown_table(runs: list[ShutdownRun]) -> str:
     lines = [
         SHUTDOWN_HEAD,
-        "| settings | answered | in flight at SIGTERM | sent after /readyz turned 503 | refused | 503 shutting_down | closed before being read | lost | /readyz 503 after | first refusal after | exit after |",
+        "| settings | answered | in flight at SIGTERM | sent after SIGTERM, answered | refused | 503 shutting_down | closed before being read | lost | /readyz 503 after | first refusal after | exit after |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
             f"| drain {run.drain_s:g} s, grace {run.grace_s:g} s, cloud answers in {run.cloud_delay_s:g} s "
             f"| {len(run.outcome('answered'))} | {len(run.in_flight)} ({', '.join(sorted({r[3] for r in run.in_flight}))}) "
-            f"| {len(run.served_during_drain)} | {len(run.outcome('refused'))} | {len(run.outcome('503'))} "
+            f"| {len(run.served_after_term)} | {len(run.outcome('refused'))} | {len(run.outcome('503'))} "
             f"| {len(run.outcome('no answer'))} | **{len(run.lost)}** | {fmt_s(run.first_503_s)} "
             f"| {fmt_s(run.first_refused_s)} | {run.exit_s:.1f} s |"
         )
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                             grace_s=grace,
                             cloud_delay_s=delay,
                             lanes=6 if delay < 1 else 3,
-                            load_s=2.5 if delay < 1 else 1.0,
+                            min_answered=10 if delay < 1 else 0,
                         )
                     )
         finally:
