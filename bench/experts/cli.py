@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="one seed, one load (0.8), 400 requests per run: a smoke run (seconds on an idle machine)",
+        help="one seed, one load (0.8), 400 requests per run: a smoke run (under a minute here)",
     )
     parser.add_argument(
         "--seeds", type=int, default=3, help="seeds per setting (default 3; --quick: 1)"

@@ -148,6 +148,12 @@ def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[di
         else CloudProfile()
     )
     traces = available_traces(opts.data)
+    opts.notes.append(f"quality per expert and request type: {qualities.source}")
+    opts.notes.append(f"cloud call time: {cloud.source}")
+    if not traces:
+        opts.notes.append(
+            "no Azure traces under --data: Poisson arrivals with assumed lognormal sizes only"
+        )
     policies = list(opts.policies)
     learned = None
     if "learned" in policies:

@@ -241,3 +241,29 @@ def test_a_deadline_is_met_by_the_whole_answer_only():
 
     assert one(60.0)
     assert not one(0.05)  # nothing, not even the cloud, answers 100 tokens in 50 ms
+
+
+def test_without_data_the_report_says_what_is_assumed(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    argv = [
+        "bench",
+        "experts",
+        "--quick",
+        "--requests",
+        "150",
+        "--no-plots",
+        "--policies",
+        "weighted,impact",
+        "--data",
+        str(empty),
+        "--out",
+        str(out),
+    ]
+    assert _netgpt(argv) == 0
+    rows = json.loads((out / "results.json").read_text())
+    assert {r["workload"] for r in rows} == {"poisson"}
+    report = (out / "report.md").read_text()
+    assert "quality per expert and request type: assumed" in report
+    assert "no Azure traces" in report and "cloud call time: assumed" in report
