@@ -123,6 +123,7 @@ def summarise(outcomes: Sequence[Outcome], stats: dict[str, float]) -> dict[str,
     edge = [o for o in outcomes if o.target != "cloud"]
     ape = [abs(o.predicted_total_s - o.total_s) / o.total_s for o in edge if o.total_s > 0]
     busy = [v for k, v in stats.items() if k.startswith("busy_")]
+    mapes = [v for k, v in stats.items() if k.startswith("mape_") and v > 0.0]
     return {
         "slo_miss_rate": sum(1 for o in outcomes if not o.met) / n,
         "mean_qos": sum(o.qos for o in outcomes) / n,
@@ -130,7 +131,10 @@ def summarise(outcomes: Sequence[Outcome], stats: dict[str, float]) -> dict[str,
         "p99_s": percentile(lat, 0.99),
         "cloud_share": sum(1 for o in outcomes if o.target == "cloud") / n,
         "busy_share": statistics.fmean(busy) if busy else 0.0,
+        # predicted total (with the gateway's output-length guess) against the actual
         "placement_mape": statistics.fmean(ape) if ape else 0.0,
+        # the latency models' own running error (true output length), mean over experts
+        "model_mape": statistics.fmean(mapes) if mapes else 0.0,
     }
 
 
