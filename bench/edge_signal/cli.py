@@ -77,6 +77,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="seconds per edge call before it counts as failed",
     )
     parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="measure only every N-th request of the sample, from the K-th (0-based): run N "
+        "commands with the same --out, each with its own llama-server, to use N cores",
+    )
+    parser.add_argument(
         "--analyze-only",
         action="store_true",
         help="do not run the edge: analyse DIR/outcomes.jsonl as it is",
@@ -127,6 +134,10 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
     outcomes = args.out / OUTCOMES
     done = done_ids(outcomes)
     todo = [i for i in picked if i.prompt_id not in done]
+    if args.shard:
+        k, n = (int(x) for x in args.shard.split("/"))
+        mine = {i.prompt_id for j, i in enumerate(picked) if j % n == k}
+        todo = [i for i in todo if i.prompt_id in mine]
     meta = _read_meta(args.out)
     meta.update(
         command="netgpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
@@ -140,9 +151,11 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         model=f"{args.model} (edge_worker.llamacpp)",
     )
     console.print(
-        f"{len(picked)} requests ({meta['sample_text']}); {len(picked) - len(todo)} already in "
-        f"{outcomes}, {len(todo)} to run"
+        f"{len(picked)} requests ({meta['sample_text']}); "
+        f"{sum(i.prompt_id in done for i in picked)} already in {outcomes}, "
+        f"{len(todo)} to run" + (f" (shard {args.shard})" if args.shard else "")
     )
+    meta.setdefault("first_started_utc", time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
     _meta_path(args.out).write_text(json.dumps(meta, indent=2))
     if not todo:
         return 0
@@ -189,7 +202,9 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         finally:
             server.stop()
     elapsed = time.time() - started
+    meta = {**_read_meta(args.out), **meta}  # another shard may have written meanwhile
     meta["wall_s"] = float(meta.get("wall_s", 0.0)) + elapsed
+    meta["last_finished_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     meta["measured"] = len(done_ids(outcomes))
     _meta_path(args.out).write_text(json.dumps(meta, indent=2))
     console.print(f"measured {count} requests in {elapsed:.0f} s")

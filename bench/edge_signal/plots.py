@@ -50,7 +50,10 @@ def roc(result: Analysis, path: Path) -> Path:
         ax.set_xlabel("false-positive rate (wrong drafts kept)")
         ax.set_ylabel("true-positive rate (right drafts kept)")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
+        else:  # no category has both right and wrong drafts
+            ax.text(0.5, 0.5, "no group with both right and wrong drafts", ha="center")
         ax.grid(alpha=0.3)
     fig.suptitle("ROC of the real edge's signal for AST-correct drafts (AUC [95% bootstrap CI])")
     fig.tight_layout()
@@ -85,7 +88,8 @@ def feature_auc(result: Analysis, path: Path) -> Path:
     ax.set_xticks(x, signals, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0.2, 1.0)
     ax.set_ylabel("AUC (AST-correct vs wrong)")
-    ax.legend(fontsize=8, ncol=3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, ncol=3)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title("AUC of each signal with its 95% bootstrap interval (missing: one class empty)")
     fig.tight_layout()

@@ -74,8 +74,12 @@ def auc_ci(
 
 def roc_points(scores: FloatArray, labels: BoolArray) -> tuple[FloatArray, FloatArray]:
     """(false-positive rate, true-positive rate) at every distinct threshold, from (0,0) to (1,1)."""
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    s, y = np.asarray(scores)[order], np.asarray(labels)[order]
+    scores = np.asarray(scores, dtype=float)
+    finite = scores[np.isfinite(scores)]
+    floor = (finite.min() if len(finite) else 0.0) - 1.0
+    scores = np.where(np.isfinite(scores), scores, floor)  # missing (-inf) ranks lowest, tied
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], np.asarray(labels)[order]
     distinct = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
     tps = np.cumsum(y)[distinct]
     fps = (distinct + 1) - tps

@@ -198,3 +198,15 @@ def test_a_smaller_sample_is_part_of_a_larger_one() -> None:
     small = {i.prompt_id for i in stratified_sample(items, 20, seed=7)}
     large = {i.prompt_id for i in stratified_sample(items, 60, seed=7)}
     assert len(small) == 20 and small < large
+
+
+def test_plots_draw_with_and_without_both_classes(tmp_path: Path) -> None:
+    from bench.edge_signal.plots import write_all
+
+    for name, rows in (
+        ("mixed", _rows(90)),
+        ("one_class", [r | {"correct": False} for r in _rows(30)]),
+    ):
+        paths = write_all(analyse(rows, n_boot=20), tmp_path / name)
+        assert [p.name for p in paths] == ["roc.png", "feature_auc.png"]
+        assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
