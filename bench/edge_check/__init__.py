@@ -1,0 +1,1 @@
+"""``python -m bench.edge_check``: handwritten requests a new user would send, model=edge."""
