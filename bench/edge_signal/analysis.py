@@ -25,6 +25,8 @@ from bench.edge_signal.stats import (
 )
 
 ALL = "all"
+SINGLE = "single_call"  # simple + multiple_function: one call is the right answer
+SINGLE_CATEGORIES = ("simple", "multiple_function")
 SIGNALS = ("score", *FEATURES)  # "score": the gateway's raw score (0 for an invalid draft)
 
 
@@ -88,6 +90,8 @@ class Columns:
     def mask(self, category: str) -> BoolArray:
         if category == ALL:
             return np.ones(len(self.ids), dtype=bool)
+        if category == SINGLE:
+            return np.array([c in SINGLE_CATEGORIES for c in self.category])
         return np.array([c == category for c in self.category])
 
 
@@ -130,6 +134,8 @@ def _accuracy(c: Columns, m: BoolArray) -> dict[str, float]:
 def analyse(rows: list[dict[str, Any]], seed: int = 7, n_boot: int = 2000) -> Analysis:
     cols = Columns.of(rows)
     categories = sorted(set(cols.category))
+    if set(SINGLE_CATEGORIES) <= set(categories):
+        categories.append(SINGLE)
     result = Analysis(cols, categories, seed, n_boot)
     result.errors = Counter(str(r.get("ast_error") or "correct") for r in rows)
     for category in [ALL, *categories]:

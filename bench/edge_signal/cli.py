@@ -247,10 +247,16 @@ def main(args: argparse.Namespace) -> int:
             return 2
         plots = write_all(result, args.out)
     meta["outcomes"] = str(args.out / OUTCOMES)
-    if "wall_s" in meta:
+    first = meta.get("first_started_utc")
+    if first:
+        import calendar
+
+        began = calendar.timegm(time.strptime(first, "%Y-%m-%d %H:%M:%S"))
+        last = (args.out / OUTCOMES).stat().st_mtime
         meta["wall_text"] = (
-            f"{meta['wall_s'] / 60:.1f} min for {meta.get('measured', len(rows))} requests "
-            f"(`{meta.get('command', 'netgpt bench edge-signal')}`)"
+            f"{(last - began) / 60:.1f} min from the first start ({first} UTC) to the last "
+            f"record ({time.strftime('%H:%M:%S', time.gmtime(last))} UTC) for {len(rows)} "
+            f"requests (`{meta.get('command', 'netgpt bench edge-signal')}`)"
         )
     report = write_report(result, args.out, plots, meta)
     print(f"report: {report} ({len(rows)} requests, {len(plots)} plots)")

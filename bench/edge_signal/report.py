@@ -41,7 +41,7 @@ def _accuracy_table(result: Analysis) -> list[str]:
             f"| {'**all**' if group == ALL else group} | {a['n']:.0f} | {a['correct']:.0f} "
             f"({a['accuracy']:.1%}) | {a['low']:.1%}–{a['high']:.1%} | {a['valid']:.1%} | "
             f"{a['calls']:.2f} | {_f(a['latency_p50'], '.2f')} / {_f(a['latency_p95'], '.2f')} | "
-            f"{_f(a['tokens'], '.1f')} | {_f(a['tokens_per_s'], '.0f')} |"
+            f"{_f(a['tokens'], '.1f')} | {_f(a['tokens_per_s'], '.1f')} |"
         )
     return out
 
@@ -103,7 +103,8 @@ def write_report(
         "",
         "Latency is the edge call as the client saw it (two requests in flight on two shared "
         "cores, other jobs running), tokens/s = completion tokens / latency (prompt time "
-        "included).",
+        "included). `single_call` pools simple and multiple_function, the categories where "
+        "one call is the right answer.",
         "",
         "## AUC of the score and of each log-prob feature",
         "",
