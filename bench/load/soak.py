@@ -151,6 +151,9 @@ def soak(
     result: dict[str, Any] = {
         "seconds": seconds, "rate": rate, "achieved_rps": run.achieved_rps,
         "completed": run.completed, "errors": run.errors,
+        # the generator's own counts: errors above = errors + non2xx + unfinished + dropped
+        "openloop": {k: report_.get(k) for k in
+                     ("scheduled", "completed", "errors", "non2xx", "unfinished", "dropped", "reconnects")},
         "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms,
         "seconds_with_a_request_over_100ms": sum(1 for w in worst if w > 100),
         "gateway": {
@@ -248,6 +251,13 @@ def soak_lines(soak_: dict[str, Any], path: str = "edge") -> list[str]:
         f"({soak_['rss_growth_pct']:+.2f}% after warm-up; second half "
         f"{soak_.get('rss_growth_second_half_pct', float('nan')):+.2f}%)",
     ]
+    ol = soak_.get("openloop")
+    if ol:
+        lines.append(
+            f"  generator: {ol['scheduled']} scheduled, {ol['completed']} completed; errors = "
+            f"{ol['errors']} connection errors + {ol['non2xx']} non-2xx + {ol['unfinished']} unfinished "
+            f"at the end + {ol['dropped']} dropped (due while the generator's queue was full)"
+        )
     if "fd_start" in soak_:
         lines.append(
             f"  file descriptors after warm-up: {soak_['fd_start']} -> {soak_['fd_end']} "
