@@ -153,6 +153,12 @@ def soak_main(opts: Options) -> int:
     opts.out.mkdir(parents=True, exist_ok=True)
     (opts.out / "soak.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     (opts.out / "soak.txt").write_text(text + "\n")
+    try:
+        from bench.load.soak import plot
+
+        plot(result, opts.out / "soak.png")
+    except ImportError:  # matplotlib comes with the bench extra
+        pass
     print(text)  # noqa: T201
     print(f"\nwritten: {opts.out / 'soak.json'}, {opts.out / 'soak.txt'}")  # noqa: T201
     return 0

@@ -283,3 +283,38 @@ def soak_lines(soak_: dict[str, Any], path: str = "edge") -> list[str]:
         lines.append("  load average (1/5/15 min) every minute: "
                      + ", ".join(item["loadavg"].split()[0] for item in soak_["loadavg"]))
     return lines
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """RSS and file descriptors, the gateway's CPU against CPU 0's, and the load average, over
+    the soak (matplotlib: the ``bench`` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    soak_ = result["soak"] if "soak" in result else result
+    samples = soak_["samples"]
+    minutes = [s[0] / 60 for s in samples]
+    fig, (top, mid, low) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    top.plot(minutes, [s[1] / 2**20 for s in samples], color="tab:blue")
+    top.set_ylabel("gateway RSS (MB)")
+    top.axvline(soak_.get("warmup_s", 60) / 60, color="grey", linestyle=":", label="end of warm-up")
+    top.legend(loc="lower right")
+    fds = top.twinx()
+    fds.plot(minutes, [s[2] for s in samples], color="tab:orange")
+    fds.set_ylabel("open file descriptors", color="tab:orange")
+    windows = soak_["cpu_windows"]
+    mid.plot([w["at_s"] / 60 for w in windows], [w["cpu0_busy"] for w in windows], label="CPU 0 busy (all jobs)")
+    mid.plot([w["at_s"] / 60 for w in windows], [w["gateway_cpu"] for w in windows], label="of which the gateway")
+    mid.set_ylabel("cores")
+    mid.legend(loc="center right")
+    load = soak_.get("loadavg", [])
+    low.plot([x["at_s"] / 60 for x in load], [float(x["loadavg"].split()[0]) for x in load], marker=".")
+    low.set_ylabel("load average (1 min), 2 cores")
+    low.set_xlabel("minutes into the soak")
+    fig.suptitle(f"Soak: {soak_['seconds'] / 60:.0f} min at {soak_['rate']:g} req/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
