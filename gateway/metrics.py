@@ -6,7 +6,11 @@ name they use is exported.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 # latency buckets from 0.5 ms (edge path overhead) to 60 s (slow cloud calls)
 LATENCY_BUCKETS = (
@@ -101,10 +105,12 @@ class GatewayMetrics:
             p + "requests_in_flight", "Requests being handled", registry=r,
         )
         # several edge experts (gateway/experts): placement, live load, latency model
-        self.placements = Counter(
-            p + "placements_total", "Requests placed on an edge expert, by expert and policy",
-            ["expert", "policy"], registry=r,
+        # bumped on every request: plain integers read at scrape time, no lock per request
+        self.placements = CountsCollector(
+            p + "placements", "Requests placed on an edge expert, by expert and policy",
+            ("expert", "policy"),
         )
+        r.register(self.placements)
         self.slo_misses = Counter(
             p + "slo_misses_total", "Requests that missed their SLO, by the expert (or cloud) that served",
             ["expert", "policy"], registry=r,
@@ -133,3 +139,23 @@ class GatewayMetrics:
         self.api_keys = Gauge(
             p + "api_keys", "Client keys loaded from NETGPT_API_KEYS_FILE", registry=r,
         )
+
+
+class CountsCollector(Collector):
+    """A labelled counter kept as plain integers (``counts[labels] += 1``, no lock: the request
+    path runs on one event loop), exported at scrape time as ``<name>_total``."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for labels, value in list(self.counts.items()):
+            family.add_metric(labels, value)
+        yield family
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)

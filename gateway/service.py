@@ -429,9 +429,10 @@ class ChatService:
 
     # ---------------------------------------------------------------- responses
     def _headers(self, trace: RouteTrace) -> dict[str, str]:
+        headers = self._route_headers(trace)
         if trace.expert is not None:
-            return self._route_headers(trace) | {"x-netgpt-expert": trace.expert}
-        return self._route_headers(trace)
+            headers["x-netgpt-expert"] = trace.expert
+        return headers
 
     def _route_headers(self, trace: RouteTrace) -> dict[str, str]:
         return {

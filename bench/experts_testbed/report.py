@@ -23,8 +23,8 @@ def markdown(doc: dict[str, Any], command: str) -> str:
     pred = doc["predicted"]
     lines = [
         "| policy | SLO misses measured | predicted (sim, seeds min–max) | p50 / p99 measured (s) "
-        "| p99 predicted (s) | placements measured | placements predicted | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| p99 predicted (s) | placements measured | placements predicted | lost | reasons (measured) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         p = pred.get(r["policy"], {})
@@ -32,7 +32,8 @@ def markdown(doc: dict[str, Any], command: str) -> str:
             f"| {r['policy']} | {_pct(r['slo_miss_rate'])} | {_pct(p.get('slo_miss_rate'))} "
             f"({_pct(p.get('slo_miss_rate_min'))}–{_pct(p.get('slo_miss_rate_max'))}) "
             f"| {_s(r['p50_s'])} / {_s(r['p99_s'])} | {_s(p.get('p99_s'))} "
-            f"| {_spread(r['placements'])} | {_spread(p.get('placements', {}))} | {r['lost']} |"
+            f"| {_spread(r['placements'])} | {_spread(p.get('placements', {}))} | {r['lost']} "
+            f"| {_spread(r['reasons'])} |"
         )
     mape = ["| policy run | expert | observations | MAPE (all) | MAPE (recent) |", "|---|---|---|---|---|"]
     for r in doc["runs"]:

@@ -41,7 +41,7 @@ from bench.load import procs
 
 CLOUD_KEY = "sk-testbed-fake-cloud-key"
 PREFILL = "<tool_call>\\n"  # an env var holds a literal \n (EdgeSettings turns it into a newline)
-DRAFT_MAX_TOKENS = 40
+DRAFT_MAX_TOKENS = 64  # a three-argument call is ~50 tokens; a truncated one is schema-invalid
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,8 @@ class LiveLoad:
             for e in experts
             if e.config.api_key is not None
         }
-        self._in_flight_gauge = {e.name: metrics.expert_in_flight.labels(e.name) for e in experts}
+        for name, load in self.loads.items():  # read at scrape time: nothing per request
+            metrics.expert_in_flight.labels(name).set_function(_counter(load))
         self._up_gauge = {e.name: metrics.expert_up.labels(e.name) for e in experts}
         for gauge in self._up_gauge.values():
             gauge.set(1)
@@ -132,13 +133,10 @@ class LiveLoad:
         """Count an edge call to ``name``; returns its concurrency, this call included."""
         load = self.loads[name]
         load.in_flight += 1
-        self._in_flight_gauge[name].inc()
-        return load.total_in_flight
+        return load.in_flight + load.remote_in_flight
 
     def release(self, name: str) -> None:
-        load = self.loads[name]
-        load.in_flight -= 1
-        self._in_flight_gauge[name].dec()
+        self.loads[name].in_flight -= 1
 
     def failed(self, name: str, why: str) -> None:
         """An edge call failed on the expert's side: avoid it until a scrape gets an answer."""
@@ -226,6 +224,10 @@ class LiveLoad:
             }
             for name, load in self.loads.items()
         }
+
+
+def _counter(load: ExpertLoad) -> Callable[[], float]:
+    return lambda: float(load.in_flight)
 
 
 def _scrape_target(expert: Expert) -> tuple[str, bool]:

@@ -73,7 +73,7 @@ class Plan:
     """Where one request goes, and what was predicted for it."""
 
     expert: Expert | None
-    request: RequestView
+    request: RequestView | None  # None on the one-expert fast path (nothing was predicted)
     slo: Slo
     rtype: RequestType | None = None
     placement: Placement | None = None
@@ -114,9 +114,9 @@ class ExpertRouter:
         self._ids = itertools.count()
         self._next_observe = dict.fromkeys(self.experts, 0.0)
         # metric children bound once (labels() takes a lock and builds a key)
-        self._placed: dict[str, Counter] = {
-            n: metrics.placements.labels(n, self.policy) for n in [*self.experts, "cloud", "none"]
-        }
+        self._placed = metrics.placements.counts
+        for n in [*self.experts, "cloud", "none"]:
+            self._placed.setdefault((n, self.policy), 0)
         self._missed: dict[str, Counter] = {
             n: metrics.slo_misses.labels(n, self.policy) for n in [*self.experts, "cloud"]
         }
@@ -132,26 +132,27 @@ class ExpertRouter:
 
     # ---------------------------------------------------------------- before the draft
     def plan(self, raw: dict[str, Any], body_bytes: int, slo: Slo, cloud_latency_s: float) -> Plan:
-        request = self._request_view(raw, body_bytes, slo)
         single = self._single
         if single is not None and not slo.any:  # one expert, no SLO: nothing to weigh
             if not self.load.loads[single.name].healthy:
-                self._placed["none"].inc()
-                return Plan(None, request, slo, to_cloud="edge_unavailable")
-            self._placed[single.name].inc()
-            return Plan(single, request, slo)
+                self._placed[("none", self.policy)] += 1
+                return Plan(None, None, slo, to_cloud="edge_unavailable")
+            self._placed[(single.name, self.policy)] += 1
+            return Plan(single, None, slo)
+        request = self._request_view(raw, body_bytes, slo)
         rtype = request_type(raw, self.quality.domains)
         views = [self._view(e, rtype) for e in self.experts.values()]
         flights = self._flights() if self.policy in _NEEDS_FLIGHTS else None
         placement = place(request, views, self.models, self.policy, self.policy_state, flights)
         if placement.expert is None:
-            self._placed["none"].inc()
+            self._placed[("none", self.policy)] += 1
             return Plan(None, request, slo, rtype, placement, to_cloud="edge_unavailable")
         expert = self.experts[placement.expert]
         if not placement.meets_slo and cloud_wins(placement, cloud_latency_s, request):
-            self._placed["cloud"].inc()  # the expert stays in the plan for a forced edge route
+            # the expert stays in the plan, for a request that forces the edge
+            self._placed[("cloud", self.policy)] += 1
             return Plan(expert, request, slo, rtype, placement, to_cloud="slo_cloud")
-        self._placed[expert.name].inc()
+        self._placed[(expert.name, self.policy)] += 1
         self._predicted[expert.name].observe(placement.predicted_total_s)
         learned = self.quality.table.knows(expert.config.model)
         return Plan(expert, request, slo, rtype, placement, quality=placement.quality if learned else None)
@@ -227,6 +228,7 @@ class ExpertRouter:
     def _flight(self, plan: Plan, name: str, concurrency: int) -> _Active:
         started = self.clock()
         p, req = plan.placement, plan.request
+        assert req is not None  # only the one-expert fast path has none, and it keeps no flights
         if p is not None and p.predicted_total_s > 0:
             tpot = max((p.predicted_total_s - p.predicted_ttft_s) / max(req.expected_output_tokens - 1, 1), 1e-4)
             ttft = p.predicted_ttft_s
@@ -236,17 +238,17 @@ class ExpertRouter:
         deadline = None if req.deadline_s is None else started + req.deadline_s
         return _Active(started, ttft, tpot, req.expected_output_tokens, deadline)
 
-    def _observe(self, expert: Expert, req: RequestView, draft: EdgeDraft, concurrency: int) -> None:
+    def _observe(self, expert: Expert, req: RequestView | None, draft: EdgeDraft, concurrency: int) -> None:
         name = expert.name
-        total = draft.latency_s
-        self._actual[name].observe(total)
         now = self.clock()
         if now < self._next_observe[name]:
             return  # learning from MAX_OBSERVE_PER_S calls a second is plenty, and cheap
         self._next_observe[name] = now + 1.0 / MAX_OBSERVE_PER_S
+        total = draft.latency_s
+        self._actual[name].observe(total)  # sampled like the model: the dashboard wants quantiles
         usage = draft.response.get("usage") or {}
         output = usage.get("completion_tokens") or len(draft.token_logprobs) or 1
-        prompt = usage.get("prompt_tokens") or req.prompt_tokens
+        prompt = usage.get("prompt_tokens") or (req.prompt_tokens if req is not None else 0)
         self.output_tokens += OUTPUT_EWMA * (float(output) - self.output_tokens)
         slots = expert.config.slots
         if slots is not None and concurrency > slots:
@@ -261,6 +263,8 @@ class ExpertRouter:
     ) -> None:
         """Count an SLO miss: the whole answer later than the deadline or the TTFT objective
         (an edge answer arrives whole), or the draft decoded slower than the TPOT objective."""
+        if plan.request is None:
+            return
         limit = plan.request.deadline_s
         missed = limit is not None and elapsed_s > limit
         tpot = plan.slo.tpot_s

@@ -72,7 +72,10 @@ def parse_slo(headers: Mapping[str, str], settings: SloSettings) -> Slo:
     ``headers``: Starlette's ``Headers`` (or any mapping with lower-case names)."""
     raw = getattr(headers, "raw", None)
     if raw is not None:  # one pass over the raw (lower-case) names: the common case has none
-        if not any(name.startswith(_RAW_NAMES) for name, _ in raw):
+        for name, _ in raw:
+            if name.startswith(_RAW_NAMES):
+                break
+        else:
             return defaults(settings)
     elif TTFT_HEADER not in headers and TPOT_HEADER not in headers and DEADLINE_HEADER not in headers:
         return defaults(settings)
