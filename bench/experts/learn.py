@@ -164,7 +164,7 @@ class Trainer:
         self.profiles = [profile(n) for n in self.scenario.experts]
         self.qualities = QualityTable.load(data)
         self.traces = available_traces(data)
-        calls = recorded_call_latencies(data, CloudProfile.model)
+        calls = recorded_call_latencies(data, CloudProfile().model)
         self.cloud = (
             CloudProfile(call_s=tuple(calls), source=LATENCIES) if calls else CloudProfile()
         )

@@ -145,7 +145,7 @@ def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[di
     scenario = SCENARIOS[opts.scenario]
     profiles = [profile(name) for name in scenario.experts]
     qualities = QualityTable.load(opts.data)
-    calls = recorded_call_latencies(opts.data, CloudProfile.model)
+    calls = recorded_call_latencies(opts.data, CloudProfile().model)
     cloud = (
         CloudProfile(call_s=tuple(calls), source=f"recorded BFCL call latencies ({LATENCIES})")
         if calls

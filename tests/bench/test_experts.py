@@ -178,6 +178,11 @@ def test_results_are_deterministic_for_a_seed(data_dir: Path, tmp_path: Path):
     a = json.loads((tmp_path / "a" / "results.json").read_text())
     b = json.loads((tmp_path / "b" / "results.json").read_text())
     assert a == b
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert (
+        "cloud call time: recorded" in report
+        and "quality per expert and request type: recorded" in report
+    )
 
 
 def test_unknown_policy_and_missing_data_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
