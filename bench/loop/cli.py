@@ -36,8 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Writes DIR/rounds.json and DIR/report.md; rerunning with the same --out resumes. "
             "Needs the train and bench extras and the llama.cpp edge (`netgpt edge install`)."
         ),
-        epilog="Defaults: the full benchmark (2 rounds, about an hour on 2 cores); --quick: the "
-               "CI micro-loop (one round, a few dozen requests, a few steps).",
+        epilog="Defaults: the full benchmark (2 rounds; the README gives the sizes and the time "
+               "it took); --quick: the CI micro-loop (one round, a few dozen requests, a few "
+               "steps). Both run llama-server, the gateway and training on this CPU: on a shared "
+               "2-core box --threads 1 keeps llama-server from stalling on busy cores.",
     )
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="where every artefact, state.json, rounds.json and report.md go")
@@ -91,6 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--ship", choices=["sft", "rl", "gapg"], default="gapg",
                    help="which trained variant is shipped to the edge (default: gapg)")
     p.add_argument("--seed", type=int, default=0, help="seed for training and the replay")
+    p.add_argument("--report-only", action="store_true",
+                   help="write rounds.json and report.md from the rounds DIR has finished so far "
+                        "(e.g. while a long run is still going), run nothing")
     p.set_defaults(func=run)
 
 
@@ -124,14 +129,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         opts = options(args)
         loop = Loop(opts, console)
-        rounds = loop.run()
+        rounds = loop.rounds() if args.report_only else loop.run()
     except (DataError, StepFailed) as exc:
         console.print(f"[red]error:[/] {exc}")
         console.print("fix the cause and run the same command again: finished steps are kept")
         return 1
     wall = loop.state.data.setdefault("wall_s", {})
-    wall[str(len(wall))] = round(time.monotonic() - started, 1)
-    loop.state.record("report", {"artefacts": []})
+    if not args.report_only:
+        wall[str(len(wall))] = round(time.monotonic() - started, 1)
+        loop.state.record("report", {"artefacts": []})
     meta = {
         "command": "netgpt " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "",
         "wall_s": sum(wall.values()),
