@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="rounds whose gateway pre-fills '<tool_call>' (NETGPT_EDGE_CALL_PREFILL): "
                         "untrained = round 0 only (a trained model opens calls and can ask for "
                         "help by itself; default), all, none")
-    p.add_argument("--threads", type=int, default=None, help="llama-server threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="llama-server threads, and torch's in training (OMP_NUM_THREADS); "
+                        "default: all cores")
     p.add_argument("--draft-max-tokens", type=int, default=None,
                    help="NETGPT_EDGE_DRAFT_MAX_TOKENS for the edge draft (default: 160; quick: 96)")
     p.add_argument("--min-records", type=int, default=None,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import urllib.request
@@ -135,6 +136,14 @@ class Loop:
         base = self.gguf0 if r == 1 else self.rdir(r - 1) / "merged.gguf"
         return base, self.rdir(r) / "adapter.gguf"
 
+    def child_env(self) -> dict[str, str] | None:
+        """--threads also caps torch's threads in training: on a busy box, OpenMP workers
+        spinning at their barriers cost far more than the parallelism gives."""
+        if not self.o.threads:
+            return None
+        n = str(self.o.threads)
+        return {**os.environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
     def prefill_for(self, r: int) -> str:
         mode = self.o.prefill_rounds
         return self.o.prefill if mode == "all" or (mode == "untrained" and r == 0) else ""
@@ -195,7 +204,7 @@ class Loop:
             shutil.rmtree(tmp, ignore_errors=True)
             cmd = [*netgpt()[:2], "bench.loop.convert", "hf", str(self.gguf0), str(tmp),
                    "--chat-template", str(self.template)]
-            figures = run_measured(cmd, self.out / "logs" / "base-hf.log")
+            figures = run_measured(cmd, self.out / "logs" / "base-hf.log", self.child_env())
             shutil.rmtree(cached, ignore_errors=True)
             tmp.rename(cached)
         link = self.base_hf(0)
@@ -303,7 +312,7 @@ class Loop:
             if kind == "gapg":
                 cmd += ["--rho", str(o.rho)]
         self.say(f"[bold]round {r} -> {r + 1}: train {kind}[/]")
-        figures = run_measured(cmd, nxt / f"train-{kind}.log")
+        figures = run_measured(cmd, nxt / f"train-{kind}.log", self.child_env())
         card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
         return {**figures, "training": card.get("training"), "metrics": card.get("metrics"),
                 "artefacts": [str(out / "model_card.json")]}
@@ -313,11 +322,12 @@ class Loop:
         nxt = self.rdir(r + 1)
         adapter = nxt / "adapter.gguf"
         cmd = [*netgpt()[:2], "bench.loop.convert", "ship", str(nxt / self.o.ship),
-               str(self.base_hf(r)), str(adapter), str(nxt / "merged-hf")]
-        if r + 1 < self.o.rounds:
-            cmd += ["--gguf", str(nxt / "merged.gguf")]
-        figures = run_measured(cmd, nxt / "convert.log")
-        return {**figures, "artefacts": [str(adapter), str(nxt / "merged-hf" / "config.json")]}
+               str(self.base_hf(r)), str(adapter), str(nxt / "merged-hf"),
+               # the next round's base; made even in the last round, so --rounds can grow later
+               "--gguf", str(nxt / "merged.gguf")]
+        figures = run_measured(cmd, nxt / "convert.log", self.child_env())
+        return {**figures, "artefacts": [str(adapter), str(nxt / "merged-hf" / "config.json"),
+                                         str(nxt / "merged.gguf")]}
 
     # ------------------------------------------------------------------ the rounds
     def run(self) -> list[dict[str, Any]]:

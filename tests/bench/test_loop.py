@@ -60,8 +60,9 @@ def test_quick_loop_produces_every_artefact(loop_run: tuple[Path, Path, subproce
     assert adapter.is_file() and adapter.stat().st_size > 100_000
     shipped = (out / "round-1" / "load-adapter.log").read_text()
     assert "scale 1" in shipped and "gateway edge model:" in shipped
-    # the merged model went back to GGUF too
+    # the merged model went back to GGUF too (the next round's base)
     assert (out / "round-1" / "merged-hf" / "config.json").is_file()
+    assert (out / "round-1" / "merged.gguf").stat().st_size > 50_000_000
     # each training step wrote its adapter and card; the policy steps logged a KL to SFT
     for kind in ("sft", "rl", "gapg"):
         card = json.loads((out / "round-1" / kind / "model_card.json").read_text())
