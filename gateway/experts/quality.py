@@ -163,7 +163,11 @@ class QualityHolder:
         except (RedisError, OSError) as exc:  # the prior (or the last table) keeps serving
             log.warning("cannot read records for expert quality: %s", exc)
             return self.state() | {"refit": False, "reason": str(exc)}
-        self.table = await asyncio.to_thread(QualityTable.from_records, records, self.domains)
+        try:
+            self.table = await asyncio.to_thread(QualityTable.from_records, records, self.domains)
+        except Exception as exc:  # a damaged record must not kill the background refit silently
+            log.warning("expert quality not refitted: %r", exc)
+            return self.state() | {"refit": False, "reason": repr(exc)}
         self.source = source
         log.info("expert quality refitted", extra={"records": self.table.records})
         return self.state()
