@@ -44,6 +44,12 @@ class GatewayMetrics:
             p + "upstream_errors_total", "Failed upstream calls by upstream and kind",
             ["upstream", "kind"], registry=r,
         )
+        # the kinds the request path counts exist from the start at 0: a labelled counter that
+        # first appears at 1 shows no increase to rate(), so the first errors would be missed
+        # (seen in docs/dashboards-check.md: one cloud error read as a rate of 0)
+        for upstream in ("edge", "cloud"):
+            for kind in ("upstream_unreachable", "upstream_timeout", "upstream_error"):
+                self.upstream_errors.labels(upstream, kind)
         self.route_score = Histogram(
             p + "route_score", "Score s of edge drafts", buckets=SCORE_BUCKETS, registry=r,
         )

@@ -10,9 +10,30 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from gateway.errors import RequestError, UnsupportedParameter
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 5.0 (and 1e300) as an integer; strict validation alone would not
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+# constraints before the validator, or the JSON Schema gets pydantic's "ge" instead of "minimum"
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
+TopLogprobs = Annotated[int, Field(ge=0, le=20), BeforeValidator(_integral)]
 
 
 class OpenAIModel(BaseModel):
@@ -46,6 +67,16 @@ class UserMessage(OpenAIModel):
 
 
 class AssistantMessage(OpenAIModel):
+    # the JSON Schema of the check below, for /openapi.json and the clients generated from it
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+                {"required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1}}},
+                {"required": ["function_call"]},
+            ]
+        }
+    )
     role: Literal["assistant"]
     content: Content | None = None
     tool_calls: list[ToolCall] | None = None
@@ -108,6 +139,18 @@ class ResponseFormat(OpenAIModel):
 
 
 class ChatCompletionRequest(OpenAIModel):
+    # what parse_request checks beyond the fields, as far as JSON Schema can say it (unique tool
+    # names and a named tool_choice naming an offered tool it cannot)
+    model_config = ConfigDict(
+        json_schema_extra={
+            # tool_choice "required" or a named function needs tools
+            "if": {
+                "required": ["tool_choice"],
+                "properties": {"tool_choice": {"anyOf": [{"const": "required"}, {"type": "object"}]}},
+            },
+            "then": {"required": ["tools"], "properties": {"tools": {"type": "array", "minItems": 1}}},
+        }
+    )
     model: str = "auto"
     messages: list[Message] = Field(min_length=1)
     tools: list[Tool] | None = None
@@ -115,16 +158,16 @@ class ChatCompletionRequest(OpenAIModel):
     parallel_tool_calls: bool | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
-    n: int | None = None
+    n: JsonInt | None = Field(None, json_schema_extra={"enum": [1, None]})  # only 1 is supported
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
-    seed: int | None = None
+    top_logprobs: TopLogprobs | None = None
+    seed: JsonInt | None = None
     stop: str | list[str] | None = None
 
     @property
@@ -164,7 +207,9 @@ def parse_request(raw: Any) -> ChatCompletionRequest:
     if not isinstance(raw, dict):
         raise RequestError("the request body must be a JSON object", param=None)
     try:
-        request = _REQUEST.validate_python(raw)
+        # strict: the raw JSON is what goes upstream, so "max_tokens": "5" or "seed": false must
+        # not pass as the int pydantic's lax mode would turn them into (found by schemathesis)
+        request = _REQUEST.validate_python(raw, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         param = _param(tuple(first["loc"])) or None

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import GatewayError, UpstreamError
 
@@ -139,6 +139,9 @@ async def router_state(request: Request, _auth: Admin) -> dict[str, Any]:
 
 
 class EdgeModelSwitch(BaseModel):
+    # strict: "refit_calibration": 0 is refused, not read as false (found by schemathesis)
+    model_config = ConfigDict(strict=True)
+
     model: str = Field(min_length=1, max_length=256)
     refit_calibration: bool = True
 

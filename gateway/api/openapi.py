@@ -58,6 +58,14 @@ _COMPLETION: dict[str, Any] = {
     },
 }
 
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "One event: data is a chat.completion.chunk as JSON, an error envelope as JSON "
+    "(a stream that broke), or [DONE]",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+}
+
 _WHY = {
     "400": "Malformed JSON, a bad field or an unsupported parameter",
     "401": "Missing or invalid API key",
@@ -99,7 +107,8 @@ def _chat_operation(auth: bool) -> dict[str, Any]:
             "headers": _ROUTE_HEADERS,
             "content": {
                 "application/json": {"schema": _COMPLETION},
-                "text/event-stream": {"schema": {"type": "string"}},
+                # schemathesis (and OpenAPI 3.2's itemSchema) read it per event
+                "text/event-stream": {"schema": _SSE_EVENT},
             },
         }
     }

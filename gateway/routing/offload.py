@@ -31,13 +31,22 @@ def _marker_pattern(marker: str) -> re.Pattern[str]:
     return re.compile(re.escape(marker))
 
 
+def _calls_named(calls: Any, tool: str) -> list[bool]:
+    # an upstream's tool_calls may be anything; what is not a call object is not the reserved call
+    if not isinstance(calls, list):
+        return []
+    out = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, Mapping) else None
+        out.append(isinstance(function, Mapping) and function.get("name") == tool)
+    return out
+
+
 def requests_offload(message: Mapping[str, Any], marker: str, tool: str) -> bool:
     content = message.get("content")
     if isinstance(content, str) and marker and marker in content:
         return True
-    return any(
-        (call.get("function") or {}).get("name") == tool for call in message.get("tool_calls") or ()
-    )
+    return any(_calls_named(message.get("tool_calls"), tool))
 
 
 def strip_offload(message: dict[str, Any], marker: str, tool: str) -> dict[str, Any]:
@@ -48,8 +57,8 @@ def strip_offload(message: dict[str, Any], marker: str, tool: str) -> dict[str, 
         cleaned = _marker_pattern(marker).sub("", content).strip()
         out["content"] = cleaned or None
     calls = out.get("tool_calls")
-    if calls:
-        kept = [c for c in calls if (c.get("function") or {}).get("name") != tool]
+    if calls and isinstance(calls, list):
+        kept = [c for c, named in zip(calls, _calls_named(calls, tool), strict=True) if not named]
         out["tool_calls"] = kept or None
         if not kept:
             out.pop("tool_calls", None)

@@ -26,6 +26,7 @@ WRONG_TYPE = "wrong_argument_type"
 SCHEMA_OTHER = "schema_violation"
 CHOICE_VIOLATED = "tool_choice_violated"
 INVALID_SCHEMA = "invalid_tool_schema"
+MALFORMED = "malformed_tool_calls"  # not a list of {"function": {...}} objects at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +130,20 @@ def check_tool_calls(
     parallel_tool_calls: bool | None = None,
 ) -> SchemaCheck:
     """Check a draft's ``tool_calls`` against the offered tools and ``tool_choice``."""
+    # an upstream's answer is input too: a shape no model should send is a failed check,
+    # never an exception (found by the atheris fuzzer, bench/fuzz/parser.py)
+    if tool_calls is not None and not isinstance(tool_calls, list | tuple):
+        return SchemaCheck(False, MALFORMED, "tool_calls is not a list")
     calls = tool_calls or ()
+    for call in calls:
+        if not isinstance(call, Mapping) or not isinstance(call.get("function") or {}, Mapping):
+            return SchemaCheck(False, MALFORMED, "a tool call is not an object with a function object")
     if tool_choice == "none" and calls:
         return SchemaCheck(False, CHOICE_VIOLATED, "tool_choice is 'none' but the draft calls a tool")
     if tool_choice == "required" and not calls:
         return SchemaCheck(False, CHOICE_VIOLATED, "tool_choice is 'required' but no tool was called")
-    named = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, Mapping) else None
+    function = tool_choice.get("function") if isinstance(tool_choice, Mapping) else None
+    named = function.get("name") if isinstance(function, Mapping) else None
     if named is not None and not calls:
         return SchemaCheck(False, CHOICE_VIOLATED, f"tool_choice names '{named}' but no tool was called")
     if parallel_tool_calls is False and len(calls) > 1:
