@@ -29,6 +29,13 @@ def _pct(value: Any) -> str:
     return "–" if value is None else f"{100 * float(value):.1f}%"
 
 
+def _calibration(cal: dict[str, Any]) -> str:
+    if cal.get("fitted") or cal.get("n"):
+        return f"fitted on {cal.get('n')} records ({cal.get('positives')} agreeing)"
+    reason = str(cal.get("reason") or cal.get("error") or "none")
+    return "not fitted (raw scores): " + reason.split(":")[0][:80]
+
+
 def write_rounds(out: Path, rounds: list[dict[str, Any]]) -> Path:
     path = out / "rounds.json"
     path.write_text(json.dumps(rounds, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -126,7 +133,7 @@ def write_report(out: Path, rounds: list[dict[str, Any]], meta: dict[str, Any]) 
             f"{Path(r['adapter_gguf']).name if r.get('adapter_gguf') else '–'} | "
             f"{json.dumps(r.get('gateway_call_prefill'))} | {t.get('requests')} "
             f"({t.get('cloud_routed')}) | {r.get('exported_train_examples')} | "
-            f"{'n=' + str(cal.get('n')) if cal.get('n') else cal.get('error', json.dumps(cal))[:60]} |"
+            f"{_calibration(cal)} |"
         )
     lines += ["", "## Definitions", "",
               "- *edge acc*: the gateway's own edge draft (`model=edge`) judged by the AST rule, "
