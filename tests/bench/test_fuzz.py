@@ -65,9 +65,9 @@ def test_without_keys_nothing_claims_a_401():
 def test_schemathesis_finds_no_failure(tmp_path):
     from bench.fuzz.openapi import run
 
-    summary = run(tmp_path, max_examples=200, seeds=[14, 15, 16])
+    summary = run(tmp_path, max_examples=200, seeds=[14, 15])
     assert summary["operations_tested"] == summary["operations_total"] == 7
-    assert summary["cases"] >= 1200, summary["cases"]
+    assert summary["cases"] >= 1500, summary["cases"]
     assert summary["failures"] == [] and summary["errors"] == [], summary["console_tail"]
     assert summary["unhandled_errors_logged"] == 0
     chat = summary["valid_rates"]["POST /v1/chat/completions"]
