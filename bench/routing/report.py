@@ -142,9 +142,15 @@ def _savings_section(result: RunResult) -> list[str]:
         "of the way between the lowest and highest accuracy both policies reach. A positive "
         "saving means the dynamic threshold is cheaper or faster. Verdict: *dominates* = never "
         "worse (1 % tolerance) on spend or latency and better on one; *trade-off* = better on "
-        "one, worse on the other. The simulated confidence is drawn once per replay from one "
-        "seed; savings of a few percent are within the spread between seeds and between the "
-        "quick and the full run, so compare several `--seed` values before relying on a sign.",
+        "one, worse on the other. "
+        + (
+            "The scores are the real edge's, measured once; the evaluation set is small, so "
+            "savings of a few percent are within the spread between `--seed` splits."
+            if result.options.edge_outcomes is not None
+            else "The simulated confidence is drawn once per replay from one seed; savings of a "
+            "few percent are within the spread between seeds and between the quick and the full "
+            "run, so compare several `--seed` values before relying on a sign."
+        ),
         "",
         "| prices | network family | accuracy | spend fixed → dynamic (USD/1k) | saved | "
         "latency fixed → dynamic (ms) | saved | verdict |",
