@@ -3,10 +3,12 @@
 uvicorn bounds the idle time between requests on a kept-alive connection
 (``timeout_keep_alive``) but not the time a client takes to send a request's headers: a client
 that opens a connection and trickles one header byte at a time holds it (and a file descriptor)
-for as long as it likes. Here the headers must be complete within ``header_timeout_s`` of the
-connection opening, or of the next request's first byte on a kept-alive connection; otherwise
-the client gets ``408`` with OpenAI's error envelope and the connection is closed. The body has
-its own deadline in the chat route (``gateway.api.chat.read_body``); both come from
+for as long as it likes. Here a request's headers must be complete within ``header_timeout_s``
+of its first byte, or the client gets ``408`` with OpenAI's error envelope and the connection is
+closed. A new connection that sends nothing for that long is closed without an answer, as an idle
+kept-alive one is: an unasked-for 408 on an idle pooled connection would be read by the client as
+the answer to the next request it sends there (the 15 req/s soak caught exactly that). The body
+has its own deadline in the chat route (``gateway.api.chat.read_body``); both come from
 ``NETGPT_CLIENT_TIMEOUT_S``.
 
     uvicorn.run(app, http=functools.partial(HeaderDeadlineProtocol, header_timeout_s=30.0))
@@ -41,6 +43,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.header_timeout_s = header_timeout_s
         self._header_timer: asyncio.TimerHandle | None = None
+        self._in_request = False  # a request's first byte came, its headers not yet
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -48,9 +51,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()  # the next request on a kept-alive connection gets the same time
+        self._in_request = True
+        self._disarm()  # from the request's first byte, not from when the connection opened
+        self._arm()
 
     def on_headers_complete(self) -> None:
+        self._in_request = False
         self._disarm()
         super().on_headers_complete()
 
@@ -71,6 +77,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._header_timer = None
         if self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:  # never inside another answer
+        # a 408 only to a request that began, and never inside another answer
+        if self._in_request and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(_RESPONSE)
         self.transport.close()

@@ -67,3 +67,11 @@ def test_a_prompt_client_on_a_kept_alive_connection_is_not_cut(server: ServerThr
         for _ in range(3):
             assert http.post("/v1/chat/completions", json=chat_body()).status_code == 200
             time.sleep(0.7)  # idle longer than the header deadline, shorter than keep-alive (5 s)
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(server: ServerThread) -> None:
+    # a pooled client reads an unasked-for 408 as the answer to its next request: none is sent
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        started = time.monotonic()
+        assert read_all(sock) == b""
+        assert 0.4 < time.monotonic() - started < 4.0
