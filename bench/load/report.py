@@ -136,9 +136,9 @@ def checks(result: Mapping[str, Any], latency_rate: str) -> list[dict[str, Any]]
         if "rss_growth_second_half_pct" in soak:
             growth = soak["rss_growth_second_half_pct"]
             add("soak RSS growth over the second half (%)", growth, "< 5", growth < 5)
-        if "fd_start" in soak:
-            fds = soak["fd_end"] - soak["fd_start"]
-            add("soak file descriptors, end - after warm-up", fds, "flat (<= 2)", fds <= 2)
+        if "fd_max_second_half" in soak:
+            fds = soak["fd_max_second_half"] - soak["fd_max_first_half"]
+            add("soak file descriptors, highest: second half - first", fds, "flat (<= 2)", fds <= 2)
     return [{"check": n, "value": v, "goal": g, "ok": ok} for n, v, g, ok in rows]
 
 

@@ -46,6 +46,19 @@ def fd_count(server: procs.Server) -> int:
     return total
 
 
+def non_socket_fds(server: procs.Server) -> int:
+    """Open descriptors that are not sockets (files, pipes, event fds): these must stay flat,
+    while sockets follow the client and upstream connections."""
+    total = 0
+    for pid in server.pids():
+        with contextlib.suppress(OSError):
+            for name in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+                        total += 1
+    return total
+
+
 def cpu_busy_s(cpu: int) -> float:
     """Seconds CPU ``cpu`` has spent busy (anything but idle and iowait) since boot."""
     with contextlib.suppress(OSError, ValueError):
@@ -89,6 +102,9 @@ def summarize(samples: Sequence[tuple[float, int, int]], seconds: float, warmup_
     half = [s for s in samples if s[0] >= seconds / 2] or list(samples[-1:])
     first, last = settled[0], samples[-1]
     fds = [s[2] for s in settled]
+    # client connections come and go (keep-alive closes, the generator reopens), so the count
+    # moves within a band; a leak shows as the band's top rising: compare the halves' maxima
+    early = [s[2] for s in settled if s[0] < seconds / 2] or fds
     return {
         "warmup_s": warmup_s,
         "rss_first_mb": samples[0][1] / 2**20,
@@ -98,6 +114,7 @@ def summarize(samples: Sequence[tuple[float, int, int]], seconds: float, warmup_
         "rss_growth_pct": growth_pct(first[1], last[1]),
         "rss_growth_second_half_pct": growth_pct(half[0][1], last[1]),
         "fd_start": first[2], "fd_end": last[2], "fd_min": min(fds), "fd_max": max(fds),
+        "fd_max_first_half": max(early), "fd_max_second_half": max(s[2] for s in half),
     }
 
 
@@ -115,6 +132,7 @@ def soak(
     )
     before = scrape(t.port)
     samples: list[tuple[float, int, int]] = []
+    other_fds: list[tuple[float, int]] = []
     cpu: list[tuple[float, float, float]] = []
     started = time.monotonic()
     load: list[tuple[float, str]] = []
@@ -123,6 +141,7 @@ def soak(
         while proc.poll() is None:
             at = time.monotonic() - started
             samples.append((at, t.server.rss_bytes(), fd_count(t.server)))
+            other_fds.append((at, non_socket_fds(t.server)))
             cpu.append((at, t.server.cpu_seconds(), cpu_busy_s(int(SERVER_CPU))))
             if not load or at - load[-1][0] >= 60:
                 load.append((at, loadavg()))
@@ -172,8 +191,11 @@ def soak(
         "worst_ms_per_second": worst,
         "cpu_windows": windows,
         "samples": [(round(a, 1), rss, fds) for a, rss, fds in samples],
+        "non_socket_fds": [(round(a, 1), n) for a, n in other_fds],
     }
     result |= summarize(samples, seconds, min(300.0, max(60.0, seconds / 6)))
+    settled = [n for a, n in other_fds if a >= result["warmup_s"]] or [n for _, n in other_fds]
+    result["non_socket_fds_min"], result["non_socket_fds_max"] = min(settled), max(settled)
     return result
 
 
@@ -261,7 +283,13 @@ def soak_lines(soak_: dict[str, Any], path: str = "edge") -> list[str]:
     if "fd_start" in soak_:
         lines.append(
             f"  file descriptors after warm-up: {soak_['fd_start']} -> {soak_['fd_end']} "
-            f"(min {soak_['fd_min']}, max {soak_['fd_max']})"
+            f"(min {soak_['fd_min']}, max {soak_['fd_max']}; highest in the first half "
+            f"{soak_.get('fd_max_first_half', '-')}, in the second {soak_.get('fd_max_second_half', '-')})"
+        )
+    if "non_socket_fds_min" in soak_:
+        lines.append(
+            f"  descriptors that are not sockets, after warm-up: {soak_['non_socket_fds_min']}"
+            f"-{soak_['non_socket_fds_max']} (sockets follow the connections)"
         )
     if gw:
         lines.append(

@@ -18,6 +18,7 @@ def test_growth_is_measured_after_warm_up_and_over_the_second_half() -> None:
     assert out["rss_growth_pct"] == pytest.approx(1.0)
     assert out["rss_growth_second_half_pct"] == pytest.approx(100 * 0.5 / 100.5)
     assert (out["fd_start"], out["fd_end"], out["fd_min"], out["fd_max"]) == (62, 62, 62, 63)
+    assert (out["fd_max_first_half"], out["fd_max_second_half"]) == (62, 63)
 
 
 def test_a_run_shorter_than_the_warm_up_uses_its_last_sample() -> None:
