@@ -76,20 +76,23 @@ def feature_auc(result: Analysis, path: Path) -> Path:
         lo = np.array([ci.auc - ci.low for ci in cis])
         hi = np.array([ci.high - ci.auc for ci in cis])
         ok = np.isfinite(vals)
+        if not ok.any():
+            continue  # no right (or no wrong) draft in this group
         ax.bar(
             x[ok] + (k - (len(groups) - 1) / 2) * width,
             vals[ok],
             width,
             yerr=np.vstack([lo[ok], hi[ok]]),
             capsize=2,
+            color=f"C{k}",
             label=group,
         )
     ax.axhline(0.5, color="grey", ls=":")
     ax.set_xticks(x, signals, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0.2, 1.0)
+    ax.set_ylim(0.0, 1.25)
     ax.set_ylabel("AUC (AST-correct vs wrong)")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, ncol=3)
+        ax.legend(fontsize=8, ncol=4, loc="upper center")
     ax.grid(alpha=0.3, axis="y")
     ax.set_title("AUC of each signal with its 95% bootstrap interval (missing: one class empty)")
     fig.tight_layout()
