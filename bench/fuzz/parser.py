@@ -48,6 +48,7 @@ _TOOL = {
 }
 _CALL = {"id": "c1", "type": "function",
          "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\", \"unit\": \"celsius\"}"}}
+OFFLOAD_TOOL = "request_cloud_assistance"  # the default NETGPT_ROUTING_OFFLOAD_TOOL
 SEEDS: list[tuple[dict[str, Any], Any]] = [
     ({"model": "auto", "messages": [{"role": "user", "content": "Weather in Oslo?"}], "tools": [_TOOL]}, [_CALL]),
     ({"model": "edge", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "x"},
@@ -58,6 +59,8 @@ SEEDS: list[tuple[dict[str, Any], Any]] = [
       "n": 1, "temperature": 0.2, "stop": ["\n"]}, []),
     ({"messages": [{"role": "user", "content": "x"}], "tools": [_TOOL], "tool_choice": "required"},
      [{"function": {"name": "get_weather", "arguments": "[1]"}}]),
+    ({"messages": [{"role": "user", "content": "x"}], "tools": [_TOOL], "user": "a <unknown> b"},
+     [_CALL, {"id": "c2", "type": "function", "function": {"name": OFFLOAD_TOOL, "arguments": "{}"}}]),
 ]
 DICTIONARY = [
     '"role"', '"user"', '"assistant"', '"tool"', '"system"', '"content"', '"messages"', '"tools"',
@@ -99,8 +102,8 @@ def target() -> None:
             calls = None
         # the draft inspection's order: offload signal, then the schema guard
         message = {"role": "assistant", "content": raw.get("user"), "tool_calls": calls}
-        if requests_offload(message, "<unknown>", "get_weather"):
-            message = strip_offload(message, "<unknown>", "get_weather")
+        if requests_offload(message, "<unknown>", OFFLOAD_TOOL):
+            message = strip_offload(message, "<unknown>", OFFLOAD_TOOL)
         check_tool_calls(
             message.get("tool_calls"),
             tool_schemas(raw.get("tools")),

@@ -1,5 +1,5 @@
 """The fuzzers of docs/fuzzing.md, bounded for CI: schemathesis against the documented surface
-(a few thousand cases) and atheris on the parser and the schema guard (20 s).
+(one seed, ~500 cases) and atheris on the parser and the schema guard (20 s).
 
 The larger runs are `python -m bench.fuzz openapi --max-examples 2000` and
 `python -m bench.fuzz parser --seconds 300`."""
@@ -65,9 +65,12 @@ def test_without_keys_nothing_claims_a_401():
 def test_schemathesis_finds_no_failure(tmp_path):
     from bench.fuzz.openapi import run
 
-    summary = run(tmp_path, max_examples=200, seeds=[14, 15])
+    # one seed, 50 examples per operation and phase: ~500 cases. Generating a ChatCompletionRequest
+    # costs hypothesis ~0.15 s of CPU, so a few thousand cases take several minutes of CPU: the
+    # larger run is `python -m bench.fuzz openapi` (docs/fuzzing.md)
+    summary = run(tmp_path, max_examples=50, seeds=[14])
     assert summary["operations_tested"] == summary["operations_total"] == 7
-    assert summary["cases"] >= 1500, summary["cases"]
+    assert summary["cases"] >= 300, summary["cases"]
     assert summary["failures"] == [] and summary["errors"] == [], summary["console_tail"]
     assert summary["unhandled_errors_logged"] == 0
     chat = summary["valid_rates"]["POST /v1/chat/completions"]
@@ -80,4 +83,4 @@ def test_atheris_on_the_parser_and_schema_guard_finds_no_crash(tmp_path):
 
     result = run(tmp_path, seconds=20)
     assert result["crashes"] == [] and result["exit_code"] == 0, result["log_tail"]
-    assert result["executions"] > 10_000 and result["coverage_edges"] > 100
+    assert result["executions"] > 5_000 and result["coverage_edges"] > 200
