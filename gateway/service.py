@@ -59,8 +59,8 @@ class RequestInfo:
     request_id: str
     body_bytes: int
     started: float = field(default_factory=time.perf_counter)
-    on_usage: Callable[[int, float], None] | None = None  # (tokens, usd): per-key limits
     slo: Slo = NO_SLO  # headers x-slo-ttft-ms, x-slo-tpot-ms, x-netgpt-deadline-ms or NETGPT_SLO_*
+    on_usage: Callable[[int, float], None] | None = None  # (tokens, usd): per-key limits
 
 
 def _fmt(value: float | None) -> str:
@@ -145,6 +145,8 @@ class ChatService:
             decision = Decision("cloud", "forced")
         elif plan is not None and plan.to_cloud is not None:  # no expert up, or none in time
             decision = Decision("cloud", plan.to_cloud)
+            if plan.expert is None:  # should the cloud fail too, the error names both
+                edge_error = no_expert_error()
         else:
             check = trace.draft_check
             decision = decide(
