@@ -59,8 +59,10 @@ class Split:
     traffic: list[Request]  # hash order
     held_out: list[Request]  # hash order
 
-    def traffic_slice(self, round_index: int, size: int) -> list[Request]:
-        start = round_index * size
+    def traffic_slice(self, round_index: int, size: int, start: int | None = None) -> list[Request]:
+        """Round ``round_index``'s users: ``size`` requests from ``start`` (default: after
+        ``round_index`` slices of ``size``), never sent before."""
+        start = round_index * size if start is None else start
         if start + size > len(self.traffic):
             raise DataError(
                 f"round {round_index} needs traffic {start}..{start + size} but only "

@@ -215,7 +215,11 @@ class Loop:
 
     def traffic_step(self, r: int, edge: Any, cloud_url: str, redis_url: str) -> dict[str, Any]:
         rd = self.rdir(r)
-        items = self.split.traffic_slice(r, self.o.traffic)
+        # after the requests earlier rounds sent, whatever --traffic they ran with (a resumed
+        # run may change it): each round's traffic is new
+        start = sum(int((self.state.done(f"r{k}.traffic") or {}).get("requests", self.o.traffic))
+                    for k in range(r))
+        items = self.split.traffic_slice(r, self.o.traffic, start)
         env = self.gateway_env(r, edge.base_url, cloud_url, logging=True, redis_url=redis_url)
         with GatewayProcess(env, rd / "gateway-traffic.log") as gw:
             shipped = self.ship_adapter(r, edge, gw.url) if r > 0 else None
@@ -232,6 +236,7 @@ class Loop:
         routes = [a.headers.get("x-netgpt-route", "error") for a in answers]
         result: dict[str, Any] = {
             "requests": len(items),
+            "first": start,
             "cloud_routed": routes.count("cloud"),
             "errors": sum(1 for a in answers if a.status != 200),
             "cloud_spend_usd": spend,

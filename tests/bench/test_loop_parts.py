@@ -155,3 +155,13 @@ def test_report_and_rounds_json(tmp_path: Path) -> None:
     report = write_report(tmp_path, rounds, {"command": "netgpt loop --out x", "notes": notes}).read_text()
     assert "replayed" in report and "| 1 | 50.0% |" in report
     assert "adapter.gguf" in report
+
+
+def test_traffic_slices_are_new_requests_each_round(data: Path) -> None:
+    split = load_split(data, 0.2)
+    first = split.traffic_slice(0, 10)
+    # a resumed run with a smaller --traffic starts after what round 0 already sent
+    second = split.traffic_slice(1, 5, start=len(first))
+    assert not {r.prompt_id for r in first} & {r.prompt_id for r in second}
+    with pytest.raises(Exception, match="lower --traffic"):
+        split.traffic_slice(5, 100)
