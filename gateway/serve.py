@@ -75,7 +75,9 @@ class FreezeAfterStartup:
                 gc.collect()
                 gc.freeze()
                 # uvicorn's signal handlers are in place by now; ours wraps its SIGTERM one
-                self.app.state.drain.install(asyncio.get_running_loop())
+                drain = getattr(self.app.state, "drain", None)  # absent on a bare app
+                if drain is not None:
+                    drain.install(asyncio.get_running_loop())
             await send(message)
 
         await self.app(scope, receive, send_and_freeze)
