@@ -175,8 +175,10 @@ def cloud_429_storm(rig: Rig) -> Outcome:
         ),
     )
     out.check(
-        "the Retry-After wait was honoured (answers after >= 0.3 s)",
-        all(r.elapsed_s >= 0.3 for r in ok),
+        "the Retry-After wait was honoured: every request that met a 429 was answered after "
+        ">= 0.3 s (503s after their retry, and some 200s after theirs)",
+        all(r.elapsed_s >= 0.3 for r in replies if r.status == 503)
+        and any(r.elapsed_s >= 0.3 for r in ok),
     )
     out.check(
         "failures are OpenAI envelopes",
