@@ -221,6 +221,8 @@ class Loop:
                     for k in range(r))
         items = self.split.traffic_slice(r, self.o.traffic, start)
         env = self.gateway_env(r, edge.base_url, cloud_url, logging=True, redis_url=redis_url)
+        if r > 0:  # the gateway starts on the previous model's name; load-adapter switches it
+            env["NETGPT_EDGE_MODEL"] = self.edge_name(r - 1)
         with GatewayProcess(env, rd / "gateway-traffic.log") as gw:
             shipped = self.ship_adapter(r, edge, gw.url) if r > 0 else None
             with _progress(self.console) as bar:
