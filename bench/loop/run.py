@@ -315,7 +315,11 @@ class Loop:
             cmd = netgpt("train", kind, *common, "--sft", str(nxt / "sft"),
                          "--steps", str(o.rl_steps if kind == "rl" else o.gapg_steps),
                          "--prompts-per-step", str(o.prompts_per_step),
-                         "--group-size", str(o.group_size), "--max-length", str(o.max_length))
+                         "--group-size", str(o.group_size), "--max-length", str(o.max_length),
+                         # the NLL anchor back-propagates through whole SFT examples: at the
+                         # default 8 long BFCL prompts a step peaked at 23 GB; the SFT batch size
+                         # bounds it like SFT itself
+                         "--nll-batch", str(o.batch_size))
             if kind == "gapg":
                 cmd += ["--rho", str(o.rho)]
         self.say(f"[bold]round {r} -> {r + 1}: train {kind}[/]")
