@@ -112,7 +112,7 @@ def ensure_llama_server(
     a terminal, a line every 10% otherwise).
     """
     target = binary_path(version)
-    if target.is_file() and os.access(target, os.X_OK):
+    if installed(version):
         return target
     if os.environ.get("NETGPT_LLAMA_SERVER"):
         raise BuildError(f"NETGPT_LLAMA_SERVER={target} is not an executable file")
