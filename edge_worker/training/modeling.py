@@ -148,6 +148,60 @@ def generate(
     return out
 
 
+def _body_and_head(model: Any) -> tuple[Any, Any]:
+    """The transformer body (hidden states out) and the LM head of a causal LM, PEFT or not.
+
+    LoRA layers are injected into the base model's modules, so calling the body of
+    ``get_base_model()`` still runs them.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.get_decoder(), base.get_output_embeddings()
+
+
+def _right_padded(rows: list[list[int]], pad: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        attn[i, : len(row)] = 1
+    return ids.to(device), attn.to(device)
+
+
+def token_logprobs(
+    model: Any,
+    rows: list[list[int]],
+    spans: list[tuple[int, int]],
+    pad: int,
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of ``rows[i][start:end]`` given what precedes them: ``[N, T]`` and mask.
+
+    Only the hidden states at the scored positions go through the LM head: full logits of a
+    real vocabulary (SmolLM2: 49,152) over ~1,000-token tool prompts are gigabytes per row,
+    and with gradients they were what pushed one RL step on 16 rows to 23 GB here.
+    """
+    device = next(model.parameters()).device.type
+    body, head = _body_and_head(model)
+    ids, attn = _right_padded(rows, pad, device)
+    hidden = body(input_ids=ids, attention_mask=attn).last_hidden_state
+    longest = max(max(end - start for start, end in spans), 1)
+    # logits at position t predict token t+1: scored token k is read at position k-1
+    positions = torch.zeros((len(rows), longest), dtype=torch.long)
+    targets = torch.full((len(rows), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest))
+    for i, (row, (start, end)) in enumerate(zip(rows, spans, strict=True)):
+        n = end - start
+        positions[i, :n] = torch.arange(start - 1, end - 1)
+        targets[i, :n] = torch.tensor(row[start:end])
+        mask[i, :n] = 1.0
+    positions, targets, mask = positions.to(device), targets.to(device), mask.to(device)
+    picked = hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    logits = head(picked).float() / temperature
+    chosen = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (chosen - torch.logsumexp(logits, dim=-1)) * mask, mask
+
+
 def completion_logprobs(
     model: Any,
     prompts: list[list[int]],
@@ -155,46 +209,31 @@ def completion_logprobs(
     pad: int,
     temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities of each completion token under ``model``: ``[N, T]`` values and mask.
-
-    Sequences are right-padded so positions start at 0 for every row; only the completion
-    positions go through the softmax (the vocabulary of a real model makes full logits costly).
-    """
-    device = next(model.parameters()).device.type
+    """Log-probabilities of each completion token under ``model``: ``[N, T]`` values and mask."""
     rows = [p + c for p, c in zip(prompts, completions, strict=True)]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-        attn[i, : len(row)] = 1
-    ids, attn = ids.to(device), attn.to(device)
-    logits = model(input_ids=ids, attention_mask=attn).logits
-    longest = max(len(c) for c in completions)
-    picked = logits.new_zeros((len(rows), longest, logits.shape[-1]))
-    targets = torch.full((len(rows), longest), pad, dtype=torch.long, device=device)
-    mask = torch.zeros((len(rows), longest), device=device)
-    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
-        # logits at position t predict token t+1
-        picked[i, : len(c)] = logits[i, len(p) - 1 : len(p) - 1 + len(c)]
-        targets[i, : len(c)] = torch.tensor(c, device=device)
-        mask[i, : len(c)] = 1.0
-    logp = F.log_softmax(picked.float() / temperature, dim=-1)
-    return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1), mask
+    spans = [(len(p), len(p) + len(c)) for p, c in zip(prompts, completions, strict=True)]
+    return token_logprobs(model, rows, spans, pad, temperature)
+
+
+def answer_span(labels: list[int]) -> tuple[int, int]:
+    """First and one-past-last position whose label is not masked (-100): the answer tokens."""
+    kept = [i for i, label in enumerate(labels) if label != -100]
+    if not kept:
+        return (len(labels), len(labels))
+    return (max(kept[0], 1), kept[-1] + 1)
+
+
+def nll_sum(model: Any, features: list[dict[str, list[int]]], pad: int) -> tuple[torch.Tensor, int]:
+    """Summed negative log-likelihood of the answers in SFT features, and their token count.
+
+    A sum, not a mean, so callers can split a batch into micro-batches and divide once.
+    """
+    spans = [answer_span(f["labels"]) for f in features]
+    logp, mask = token_logprobs(model, [f["input_ids"] for f in features], spans, pad)
+    return -(logp * mask).sum(), int(mask.sum().item())
 
 
 def nll_loss(model: Any, features: list[dict[str, list[int]]], pad: int) -> torch.Tensor:
     """Mean negative log-likelihood of the answers in SFT features (prompt tokens masked)."""
-    device = next(model.parameters()).device.type
-    width = max(len(f["input_ids"]) for f in features)
-    ids = torch.full((len(features), width), pad, dtype=torch.long)
-    labels = torch.full((len(features), width), -100, dtype=torch.long)
-    attn = torch.zeros((len(features), width), dtype=torch.long)
-    for i, f in enumerate(features):
-        n = len(f["input_ids"])
-        ids[i, :n] = torch.tensor(f["input_ids"])
-        labels[i, :n] = torch.tensor(f["labels"])
-        attn[i, :n] = 1
-    out = model(input_ids=ids.to(device), attention_mask=attn.to(device), labels=labels.to(device))
-    loss: torch.Tensor = out.loss
-    return loss
+    total, count = nll_sum(model, features, pad)
+    return total / max(count, 1)

@@ -26,7 +26,7 @@ import torch
 from edge_worker.training.card import TrainLog
 from edge_worker.training.data import Example
 from edge_worker.training.encode import encode_prompt
-from edge_worker.training.modeling import completion_logprobs, generate, nll_loss
+from edge_worker.training.modeling import completion_logprobs, generate, nll_sum
 from edge_worker.training.runlog import progress
 
 
@@ -41,6 +41,7 @@ class PGConfig:
     beta: float = 0.05
     gamma: float = 0.1
     nll_batch: int = 8
+    micro_batch: int = 2
     clip: float = 0.2
     updates_per_batch: int = 1
     scale_by_std: bool = True
@@ -126,6 +127,10 @@ def run_policy_gradient(
     return log.rows
 
 
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
 def _update(
     policy: Any,
     reference: Any,
@@ -140,41 +145,61 @@ def _update(
     rng: random.Random,
     pad: int,
 ) -> dict[str, float]:
+    """One optimiser step per ``updates_per_batch``, gradients accumulated over micro-batches.
+
+    Every term of the loss is a sum over rows (or answer tokens) divided by a count known
+    before the first backward, so ``micro_batch`` rows at a time give the same gradient as
+    the whole batch at once while holding one micro-batch's activations (the activations of
+    16 rows of ~1,000 tokens are tens of GB on a real model).
+    """
     g = cfg.group_size
-    adv = torch.tensor([a for group in advantages for a in group])
-    kept = torch.tensor([k for k in keep for _ in range(g)], dtype=torch.float32)
+    n = len(prompts)
     device = next(policy.parameters()).device
-    adv, kept = adv.to(device), kept.to(device)
+    adv = torch.tensor([a for group in advantages for a in group], device=device)
+    kept = torch.tensor([k for k in keep for _ in range(g)], dtype=torch.float32, device=device)
+    n_kept = float(kept.sum().clamp(min=1))
+    parts = _chunks(n, max(cfg.micro_batch, 1))
     with torch.no_grad():
-        old_lp, mask = completion_logprobs(policy, prompts, completions, pad, cfg.temperature)
-        ref_lp, _ = completion_logprobs(reference, prompts, completions, pad, cfg.temperature)
+        ref_lp = [completion_logprobs(reference, prompts[c], completions[c], pad, cfg.temperature)[0]
+                  for c in parts]
+    nll_batch = (rng.sample(sft_features, min(cfg.nll_batch, len(sft_features)))
+                 if cfg.gamma > 0 and sft_features else [])
+    nll_tokens = sum(max(len(f["labels"]) - f["labels"].count(-100), 0) for f in nll_batch)
+    old_lp: list[torch.Tensor] = []
     policy.train()
     stats: dict[str, float] = {}
     for _ in range(cfg.updates_per_batch):
-        lp, _ = completion_logprobs(policy, prompts, completions, pad, cfg.temperature)
-        ratio = torch.exp(lp - old_lp)
-        clipped = torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip)
-        per_token = -torch.minimum(ratio * adv[:, None], clipped * adv[:, None])
-        log_r = ref_lp - lp
-        kl_token = torch.exp(log_r) - log_r - 1
-        lengths = mask.sum(-1).clamp(min=1)
-        pg_seq = (per_token * mask).sum(-1) / lengths
-        kl_seq = (kl_token * mask).sum(-1) / lengths
-        # filtered-out prompts (GAPG) contribute no policy gradient; the KL covers every sample
-        pg = (pg_seq * kept).sum() / kept.sum().clamp(min=1)
-        kl = kl_seq.mean()
-        loss = pg + cfg.beta * kl
-        nll = torch.zeros((), device=device)
-        if cfg.gamma > 0 and sft_features:
-            batch = rng.sample(sft_features, min(cfg.nll_batch, len(sft_features)))
-            nll = nll_loss(policy, batch, pad)
-            loss = loss + cfg.gamma * nll
-        if not torch.isfinite(loss):
-            raise SystemExit(f"the loss became {loss.item()}; lower --lr or raise --beta")
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        pg_total = kl_total = nll_total = 0.0
+        for j, c in enumerate(parts):
+            lp, mask = completion_logprobs(policy, prompts[c], completions[c], pad, cfg.temperature)
+            if len(old_lp) <= j:
+                # the sampling policy: these very weights, so the first ratio is exactly 1
+                old_lp.append(lp.detach())
+            ratio = torch.exp(lp - old_lp[j])
+            clipped = torch.clamp(ratio, 1 - cfg.clip, 1 + cfg.clip)
+            a = adv[c][:, None]
+            per_token = -torch.minimum(ratio * a, clipped * a)
+            log_r = ref_lp[j] - lp
+            kl_token = torch.exp(log_r) - log_r - 1
+            lengths = mask.sum(-1).clamp(min=1)
+            pg_seq = (per_token * mask).sum(-1) / lengths
+            kl_seq = (kl_token * mask).sum(-1) / lengths
+            # filtered-out prompts (GAPG) contribute no policy gradient; the KL covers every sample
+            pg = (pg_seq * kept[c]).sum() / n_kept
+            kl = kl_seq.sum() / n
+            loss = pg + cfg.beta * kl
+            if not torch.isfinite(loss):
+                raise SystemExit(f"the loss became {loss.item()}; lower --lr or raise --beta")
+            loss.backward()
+            pg_total += pg.item()
+            kl_total += kl.item()
+        for c in _chunks(len(nll_batch), max(cfg.micro_batch, 1)):
+            total, _ = nll_sum(policy, nll_batch[c], pad)
+            (cfg.gamma * total / max(nll_tokens, 1)).backward()
+            nll_total += total.item() / max(nll_tokens, 1)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
-        stats = {"loss": loss.item(), "pg_loss": pg.item(), "kl_to_sft": kl.item(),
-                 "nll_sft": nll.item(), "kept_prompts": float(sum(keep))}
+        stats = {"loss": pg_total + cfg.beta * kl_total + cfg.gamma * nll_total, "pg_loss": pg_total,
+                 "kl_to_sft": kl_total, "nll_sft": nll_total, "kept_prompts": float(sum(keep))}
     return stats

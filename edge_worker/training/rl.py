@@ -53,7 +53,8 @@ def pg_config(args: argparse.Namespace, *, scale_by_std: bool) -> PGConfig:
     return PGConfig(
         steps=args.steps, prompts_per_step=args.prompts_per_step, group_size=args.group_size,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, lr=args.lr,
-        beta=args.beta, gamma=args.gamma, nll_batch=args.nll_batch, clip=args.clip,
+        beta=args.beta, gamma=args.gamma, nll_batch=args.nll_batch,
+        micro_batch=args.micro_batch, clip=args.clip,
         updates_per_batch=args.updates_per_batch, scale_by_std=scale_by_std, seed=args.seed,
     )
 
