@@ -20,7 +20,8 @@ import pytest
 from bench.loop.data import assert_disjoint, load_split, training_hashes
 from tests.bench.loop_data import write_loop_data
 
-pytestmark = [pytest.mark.loop, pytest.mark.slow]
+# the module fixture runs the whole micro-loop inside the first test's setup
+pytestmark = [pytest.mark.loop, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REQUIRED = ("round", "edge_accuracy", "schema_valid_rate", "offload_rate", "e2e_accuracy",
             "cloud_spend_usd", "model_gguf")
