@@ -16,8 +16,8 @@ QUICK: dict[str, Any] = {
     "eval_limit": 2, "draft_max_tokens": 96, "max_length": 768, "shadow_rate": 0.5,
 }
 FULL: dict[str, Any] = {
-    "held_out": 80, "traffic": 120, "rounds": 2, "min_records": 20, "sft_steps": 30,
-    "batch_size": 4, "rl_steps": 6, "gapg_steps": 6, "prompts_per_step": 4, "group_size": 4,
+    "held_out": 60, "traffic": 80, "rounds": 2, "min_records": 20, "sft_steps": 20,
+    "batch_size": 4, "rl_steps": 4, "gapg_steps": 4, "prompts_per_step": 3, "group_size": 4,
     "max_new_tokens": 96, "eval_limit": 8, "draft_max_tokens": 160, "max_length": 1024,
     "shadow_rate": 0.3,
 }
@@ -50,11 +50,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="folder with bfcl/v1 and outcomes/ (default: ../shared/data)")
     p.add_argument("--held-out", type=int, default=None, metavar="N",
-                   help="held-out requests measured each round (default: 80; quick: 8)")
+                   help="held-out requests measured each round (default: 60; quick: 8)")
     p.add_argument("--held-out-ratio", type=float, default=0.2, metavar="R",
                    help="share of BFCL ids (by hash) set aside as held-out (default: 0.2)")
     p.add_argument("--traffic", type=int, default=None, metavar="N",
-                   help="traffic requests per round (default: 120; quick: 12)")
+                   help="traffic requests per round (default: 80; quick: 12)")
     p.add_argument("--shadow-rate", type=float, default=None, metavar="E",
                    help="share of edge answers also sent to the cloud during traffic (labels "
                         "for the calibration; default: 0.3; quick: 0.5)")
@@ -75,12 +75,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="NETGPT_EDGE_DRAFT_MAX_TOKENS for the edge draft (default: 160; quick: 96)")
     p.add_argument("--min-records", type=int, default=None,
                    help="NETGPT_CALIBRATION_MIN_RECORDS for the refit (default: 20; quick: 4)")
-    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimiser steps (default: 30)")
+    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimiser steps (default: 20)")
     p.add_argument("--batch-size", type=int, default=None, help="SFT examples per step (default: 4)")
     p.add_argument("--lr", type=float, default=2e-4, help="SFT learning rate (default: 2e-4)")
-    p.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: 6)")
-    p.add_argument("--gapg-steps", type=int, default=None, help="GAPG steps (default: 6)")
-    p.add_argument("--prompts-per-step", type=int, default=None, help="RL/GAPG prompts per step (default: 4)")
+    p.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: 4)")
+    p.add_argument("--gapg-steps", type=int, default=None, help="GAPG steps (default: 4)")
+    p.add_argument("--prompts-per-step", type=int, default=None, help="RL/GAPG prompts per step (default: 3)")
     p.add_argument("--group-size", type=int, default=None, help="RL/GAPG answers per prompt (default: 4)")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help="longest sampled answer in training (default: 96)")

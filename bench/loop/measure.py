@@ -180,13 +180,20 @@ def run_all(
     concurrency: int,
     tick: Callable[[], None],
 ) -> list[Any]:
-    """``work`` on every item (results in input order), ``concurrency`` at a time."""
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+    """``work`` on every item (results in input order), ``concurrency`` at a time.
+
+    On Ctrl-C or SIGTERM the queued items are cancelled (only those in flight finish), so
+    the loop stops within one request instead of sending the rest of the round.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(concurrency, 1))
+    try:
         futures = [pool.submit(work, item) for item in items]
         out = []
         for future in futures:
             out.append(future.result())
             tick()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 

@@ -52,8 +52,8 @@ class LoopOptions:
     data: Path
     rounds: int = 2
     held_out_ratio: float = 0.2
-    held_out: int = 80
-    traffic: int = 120
+    held_out: int = 60
+    traffic: int = 80
     shadow_rate: float = 0.3
     concurrency: int = 2
     redis_url: str | None = None
@@ -64,12 +64,12 @@ class LoopOptions:
     threads: int | None = None
     draft_max_tokens: int = 160
     min_records: int = 20
-    sft_steps: int = 30
+    sft_steps: int = 20
     batch_size: int = 4
     lr: float = 2e-4
-    rl_steps: int = 6
-    gapg_steps: int = 6
-    prompts_per_step: int = 4
+    rl_steps: int = 4
+    gapg_steps: int = 4
+    prompts_per_step: int = 3
     group_size: int = 4
     max_new_tokens: int = 96
     max_length: int = 1024

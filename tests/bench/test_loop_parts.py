@@ -165,3 +165,24 @@ def test_traffic_slices_are_new_requests_each_round(data: Path) -> None:
     assert not {r.prompt_id for r in first} & {r.prompt_id for r in second}
     with pytest.raises(Exception, match="lower --traffic"):
         split.traffic_slice(5, 100)
+
+
+def test_run_all_stops_sending_when_interrupted() -> None:
+    # Ctrl-C (or a failed request) must not leave the rest of a round's requests queued
+    import threading
+
+    from bench.loop.measure import run_all
+
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            sent.append(item)
+        if item == 1:
+            raise KeyboardInterrupt
+        return item
+
+    with pytest.raises(KeyboardInterrupt):
+        run_all(list(range(50)), work, concurrency=2, tick=lambda: None)  # type: ignore[arg-type]
+    assert len(sent) < 10, sent
