@@ -21,10 +21,9 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
+
+from edge_worker.http_json import CallFailed, call
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,38 +76,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     load.set_defaults(func=load_adapter)
 
 
-class CallFailed(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _call(method: str, url: str, body: Any, key: str | None, timeout: float) -> tuple[int, str]:
-    headers = {"content-type": "application/json"}
-    if key:
-        headers["authorization"] = f"Bearer {key}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status), response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        raise CallFailed(exc.code, _error_message(exc.read().decode("utf-8", "replace"))) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CallFailed(0, f"cannot reach {url}: {reason}") from None
-
-
-def _error_message(text: str) -> str:
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        return text.strip()[:500]
-    if isinstance(error, dict):
-        return str(error.get("message") or error)
-    return str(error or text)[:500]
-
-
 def _edge_settings(args: argparse.Namespace) -> tuple[str, str | None]:
     from gateway.config import EdgeSettings
 
@@ -144,7 +111,7 @@ def _flavor(args: argparse.Namespace, edge: str, key: str | None) -> str:
     from edge_worker.flavors import detect_flavor
 
     try:
-        _, listing = _call("GET", edge + "/models", None, key, args.timeout)
+        _, listing = call("GET", edge + "/models", None, key, args.timeout)
         return "llamacpp" if detect_flavor(json.loads(listing)) == "llamacpp" else "vllm"
     except (CallFailed, ValueError):
         return "vllm"
@@ -168,14 +135,14 @@ def load_adapter(args: argparse.Namespace) -> int:
     try:
         if args.replace:
             try:
-                _call("POST", edge + "/unload_lora_adapter", {"lora_name": args.name}, edge_key,
+                call("POST", edge + "/unload_lora_adapter", {"lora_name": args.name}, edge_key,
                       args.timeout)
             except CallFailed as exc:
                 if exc.status != 404:  # 404: nothing to replace
                     raise
-        _, text = _call("POST", edge + "/load_lora_adapter", body, edge_key, args.timeout)
+        _, text = call("POST", edge + "/load_lora_adapter", body, edge_key, args.timeout)
         _say(text.strip() or f"loaded {args.name}")
-        _, listing = _call("GET", edge + "/models", None, edge_key, args.timeout)
+        _, listing = call("GET", edge + "/models", None, edge_key, args.timeout)
     except CallFailed as exc:
         hint = ""
         if exc.status == 404 and "lora" not in str(exc).lower():
@@ -197,7 +164,7 @@ def _switch_gateway(args: argparse.Namespace, server: str) -> int:
     switch = {"model": args.name, "refit_calibration": not args.no_refit}
     url = args.gateway.rstrip("/") + "/v1/router/edge-model"
     try:
-        _, text = _call("POST", url, switch, _gateway_key(args), args.timeout)
+        _, text = call("POST", url, switch, _gateway_key(args), args.timeout)
     except CallFailed as exc:
         return _fail(f"the adapter is loaded in {server} but the gateway did not switch: {exc} "
                      f"(re-run with --replace once the gateway at {args.gateway} is reachable)")

@@ -7,16 +7,16 @@ loads them at scale 0) and lists them at ``GET /lora-adapters`` as
 new adapter to a llama.cpp edge is: start the server with it loaded (off), then switch it on
 here — requests in flight finish on the old weights, the next ones get the new.
 
-Standard library only (an admin call, like the rest of ``netgpt edge``).
+Standard library HTTP only (an admin call, like the rest of ``netgpt edge``).
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from edge_worker.http_json import CallFailed, call
 
 
 class LoraError(RuntimeError):
@@ -24,19 +24,13 @@ class LoraError(RuntimeError):
 
 
 def _call(method: str, url: str, body: Any, key: str | None, timeout_s: float) -> Any:
-    headers = {"content-type": "application/json"}
-    if key:
-        headers["authorization"] = f"Bearer {key}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        text = exc.read().decode("utf-8", "replace")[:300]
-        raise LoraError(f"llama-server answered {exc.code} to {method} {url}: {text}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise LoraError(f"cannot reach llama-server at {url}: {getattr(exc, 'reason', exc)}") from None
+        _, text = call(method, url, body, key, timeout_s)
+    except CallFailed as exc:
+        if exc.status:
+            raise LoraError(f"llama-server answered {exc.status} to {method} {url}: {exc}") from None
+        raise LoraError(f"llama-server: {exc}") from None
+    return json.loads(text or "null")
 
 
 def root_url(base_url: str) -> str:
