@@ -94,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--rho", type=float, default=0.2, help="GAPG's target cloud share (default: 0.2)")
     p.add_argument("--ship", choices=["sft", "rl", "gapg"], default="gapg",
                    help="which trained variant is shipped to the edge (default: gapg)")
+    p.add_argument("--skip-variant", action="append", choices=["rl", "gapg"], default=[],
+                   metavar="rl|gapg",
+                   help="do not train this policy-gradient variant in the rounds still to train "
+                        "(repeatable; SFT always runs and the --ship variant cannot be skipped); "
+                        "for a shorter run: the unshipped variant only serves the comparison")
     p.add_argument("--seed", type=int, default=0, help="seed for training and the replay")
     p.add_argument("--report-only", action="store_true",
                    help="write rounds.json and report.md from the rounds DIR has finished so far "
@@ -103,8 +108,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def options(args: argparse.Namespace) -> Any:
     from bench.loop.run import LoopOptions
-    from bench.routing.data import default_data_dir
+    from bench.routing.data import DataError, default_data_dir
 
+    if args.ship in args.skip_variant:
+        raise DataError(f"--skip-variant {args.ship}: that is the variant --ship sends to the edge")
     preset = QUICK if args.quick else FULL
     picked = {k: (getattr(args, k) if getattr(args, k, None) is not None else v)
               for k, v in preset.items()}
@@ -112,7 +119,8 @@ def options(args: argparse.Namespace) -> Any:
         out=args.out, data=args.data or default_data_dir(), held_out_ratio=args.held_out_ratio,
         concurrency=args.concurrency, redis_url=args.redis_url, gguf=args.gguf,
         prefill_rounds=args.prefill_rounds, threads=args.threads, lr=args.lr,
-        offload_share=args.offload_share, rho=args.rho, ship=args.ship, seed=args.seed, **picked,
+        offload_share=args.offload_share, rho=args.rho, ship=args.ship, seed=args.seed,
+        skip_variants=tuple(args.skip_variant), **picked,
     )
 
 

@@ -77,6 +77,7 @@ class LoopOptions:
     offload_share: float = 0.1
     rho: float = 0.2
     ship: str = "gapg"  # sft | rl | gapg
+    skip_variants: tuple[str, ...] = ()  # rl / gapg not trained in the rounds still to train
     seed: int = 0
 
 
@@ -370,6 +371,9 @@ class Loop:
                 st.run(names[2], lambda: self.measure_step(r, edge, cloud_url), self.say)
         if r < self.o.rounds:
             for kind in ("sft", "rl", "gapg"):
+                if kind in self.o.skip_variants and st.done(f"r{r}.train-{kind}") is None:
+                    self.say(f"round {r} -> {r + 1}: train {kind} skipped (--skip-variant)")
+                    continue
                 st.run(f"r{r}.train-{kind}", _bind(self.train_step, r, kind), self.say)
             st.run(f"r{r}.ship", lambda: self.ship_step(r), self.say)
 
@@ -401,8 +405,8 @@ class Loop:
             if r > 0:
                 row["training"] = {
                     kind: _train_figures(steps.get(f"r{r - 1}.train-{kind}", {}))
-                    for kind in ("sft", "rl", "gapg")
-                }
+                    for kind in ("sft", "rl", "gapg") if f"r{r - 1}.train-{kind}" in steps
+                }  # a variant skipped with --skip-variant has no row
                 row["shipped_variant"] = self.o.ship
                 row["kl_to_sft"] = (row["training"].get(self.o.ship) or {}).get("kl_to_sft_last")
             out.append(row)

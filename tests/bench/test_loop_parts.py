@@ -186,3 +186,11 @@ def test_run_all_stops_sending_when_interrupted() -> None:
     with pytest.raises(KeyboardInterrupt):
         run_all(list(range(50)), work, concurrency=2, tick=lambda: None)  # type: ignore[arg-type]
     assert len(sent) < 10, sent
+
+
+def test_the_shipped_variant_cannot_be_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    assert main(["loop", "--out", str(tmp_path / "out"), "--skip-variant", "gapg"]) == 1
+    assert "--skip-variant gapg: that is the variant --ship sends" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything ran
