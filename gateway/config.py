@@ -253,6 +253,12 @@ class CalibrationSettings(BaseSettings):
     file: Path | None = Field(None, description="default: DATA_DIR/calibration.json")
     method: Literal["isotonic", "platt"] = "isotonic"
     min_records: int = Field(50, ge=1)
+    required: bool = Field(
+        False,
+        description="true: while no calibration is loaded (a fresh install, or a new edge model "
+        "before its refit) every edge draft scores 0, so the cloud answers and the pair is logged "
+        "as a label; false: the raw score is trusted as a probability",
+    )
 
 
 class Settings(BaseSettings):

@@ -76,6 +76,11 @@ class RoutingPolicy:
         self._multiplier = multiplier or (lambda: 0.0)
         self._stale = LinkEstimate(r.stale_rtt_s, r.stale_bandwidth_bytes_per_s, stale=True)
 
+    def active_calibrator(self) -> Callable[[float], float] | None:
+        """The calibration in force; None while nothing is fitted (the live holder has no fit)."""
+        cal = self.calibrator
+        return cal if cal is not None and getattr(cal, "fitted", True) else None
+
     def prices(self, now: float | None = None) -> Prices:
         return self._prices(time.time() if now is None else now)
 

@@ -231,7 +231,8 @@ class ChatService:
         # that came without log-probabilities
         quality = trace.plan.quality if trace.plan is not None else None
         prior = r.score_without_logprobs if quality is None else quality
-        trace.score = score(trace.features, self.policy.calibrator, prior)
+        trace.score = score(trace.features, self.policy.active_calibrator(), prior,
+                            require_calibration=self.policy.settings.calibration.required)
         self.metrics.route_score.observe(trace.score)
         return offload
 

@@ -274,3 +274,27 @@ async def test_slow_cloud_ends_within_its_timeout_with_the_draft(app_client_fact
     resp = await post(gw, chat_body(x_fake={"edge": {"logprob": -4.0}, "cloud": {"delay_s": 5.0}}))
     assert time.perf_counter() - started < 2.5, "no hang: the cloud's read timeout ends the wait"
     assert (resp.headers["x-netgpt-route"], resp.headers["x-netgpt-reason"]) == ("edge", "cloud_unavailable")
+
+
+async def test_required_calibration_sends_uncalibrated_drafts_to_the_cloud(
+    app_client_factory, make_settings, cloud_fake, tmp_path
+):
+    from gateway.calibrate import save_calibration
+    from gateway.routing.calibration import fit_isotonic
+
+    # no calibration file: even a confident, valid draft is not trusted
+    gw = await app_client_factory(make_settings(calibration={"required": True}))
+    resp = await post(gw, chat_body())
+    assert resp.status_code == 200
+    assert resp.headers["x-netgpt-route"] == "cloud", dict(resp.headers)
+    assert resp.headers["x-netgpt-reason"] == "score_below_threshold"
+    assert float(resp.headers["x-netgpt-score"]) == 0.0
+    # with a calibration that trusts high raw scores, the same draft is answered at the edge
+    path = tmp_path / "cal.json"
+    save_calibration(path, fit_isotonic([0.1, 0.2, 0.9, 0.95], [0, 0, 1, 1]), {"n": 4})
+    gw = await app_client_factory(
+        make_settings(calibration={"required": True, "file": str(path)}, data_dir=tmp_path / "b")
+    )
+    resp = await post(gw, chat_body())
+    assert resp.headers["x-netgpt-route"] == "edge", resp.headers
+    assert float(resp.headers["x-netgpt-score"]) > 0.9
