@@ -94,6 +94,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--rho", type=float, default=0.2, help="GAPG's target cloud share (default: 0.2)")
     p.add_argument("--ship", choices=["sft", "rl", "gapg"], default="gapg",
                    help="which trained variant is shipped to the edge (default: gapg)")
+    p.add_argument("--require-calibration", action="store_true",
+                   help="NETGPT_CALIBRATION_REQUIRED=true in the gateways: a round's new model "
+                        "answers nothing at the edge until its calibration is fitted (without it, "
+                        "the traffic before the refit is routed on raw scores)")
     p.add_argument("--skip-variant", action="append", choices=["rl", "gapg"], default=[],
                    metavar="rl|gapg",
                    help="do not train this policy-gradient variant in the rounds still to train "
@@ -120,7 +124,8 @@ def options(args: argparse.Namespace) -> Any:
         concurrency=args.concurrency, redis_url=args.redis_url, gguf=args.gguf,
         prefill_rounds=args.prefill_rounds, threads=args.threads, lr=args.lr,
         offload_share=args.offload_share, rho=args.rho, ship=args.ship, seed=args.seed,
-        skip_variants=tuple(args.skip_variant), **picked,
+        skip_variants=tuple(args.skip_variant), require_calibration=args.require_calibration,
+        **picked,
     )
 
 

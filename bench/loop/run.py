@@ -78,6 +78,7 @@ class LoopOptions:
     rho: float = 0.2
     ship: str = "gapg"  # sft | rl | gapg
     skip_variants: tuple[str, ...] = ()  # rl / gapg not trained in the rounds still to train
+    require_calibration: bool = False  # NETGPT_CALIBRATION_REQUIRED in the gateways
     seed: int = 0
 
 
@@ -173,6 +174,7 @@ class Loop:
             "NETGPT_ROUTING_SHADOW_RATE": str(self.o.shadow_rate if logging else 0.0),
             "NETGPT_CALIBRATION_FILE": str(rd / "calibration.json"),
             "NETGPT_CALIBRATION_MIN_RECORDS": str(self.o.min_records),
+            "NETGPT_CALIBRATION_REQUIRED": "true" if self.o.require_calibration else "false",
             "NETGPT_DATA_DIR": str(rd / ("var" if logging else "var-measure")),
             "NETGPT_DATASET_ENABLED": "true" if logging else "false",
             "NETGPT_DATASET_STREAM_KEY": self.stream(r),

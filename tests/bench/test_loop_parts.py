@@ -194,3 +194,15 @@ def test_the_shipped_variant_cannot_be_skipped(tmp_path: Path, capsys: pytest.Ca
     assert main(["loop", "--out", str(tmp_path / "out"), "--skip-variant", "gapg"]) == 1
     assert "--skip-variant gapg: that is the variant --ship sends" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_gateway_env_passes_the_calibration_requirement(data: Path, tmp_path: Path, required: bool) -> None:
+    from bench.loop.run import Loop, LoopOptions
+
+    loop = Loop.__new__(Loop)  # no model fetch: only the gateway's environment is built
+    loop.o = LoopOptions(out=tmp_path, data=data, require_calibration=required)
+    loop.out, loop.split, loop.stream_prefix = tmp_path, load_split(data, 0.2), "netgpt:loop:t"
+    env = loop.gateway_env(1, "http://edge/v1", "http://cloud", logging=True, redis_url="redis://x")
+    assert env["NETGPT_CALIBRATION_REQUIRED"] == ("true" if required else "false")
+    assert env["NETGPT_REDIS_URL"] == "redis://x" and env["NETGPT_DATASET_ENABLED"] == "true"
