@@ -16,9 +16,10 @@ QUICK: dict[str, Any] = {
     "eval_limit": 2, "draft_max_tokens": 96, "max_length": 768, "shadow_rate": 0.5,
 }
 FULL: dict[str, Any] = {
-    "held_out": 60, "traffic": 80, "rounds": 2, "min_records": 20, "sft_steps": 20,
-    "batch_size": 4, "rl_steps": 4, "gapg_steps": 4, "prompts_per_step": 3, "group_size": 4,
-    "max_new_tokens": 96, "eval_limit": 8, "draft_max_tokens": 160, "max_length": 1024,
+    # what the benchmark in docs/learning-loop.md ran with (its round 1 SFT had 20 steps)
+    "held_out": 60, "traffic": 80, "rounds": 2, "min_records": 20, "sft_steps": 10,
+    "batch_size": 4, "rl_steps": 2, "gapg_steps": 3, "prompts_per_step": 2, "group_size": 4,
+    "max_new_tokens": 96, "eval_limit": 2, "draft_max_tokens": 160, "max_length": 1024,
     "shadow_rate": 0.3,
 }
 
@@ -75,19 +76,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="NETGPT_EDGE_DRAFT_MAX_TOKENS for the edge draft (default: 160; quick: 96)")
     p.add_argument("--min-records", type=int, default=None,
                    help="NETGPT_CALIBRATION_MIN_RECORDS for the refit (default: 20; quick: 4)")
-    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimiser steps (default: 20)")
+    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimiser steps (default: 10)")
     p.add_argument("--batch-size", type=int, default=None, help="SFT examples per step (default: 4)")
     p.add_argument("--lr", type=float, default=2e-4, help="SFT learning rate (default: 2e-4)")
-    p.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: 4)")
-    p.add_argument("--gapg-steps", type=int, default=None, help="GAPG steps (default: 4)")
-    p.add_argument("--prompts-per-step", type=int, default=None, help="RL/GAPG prompts per step (default: 3)")
+    p.add_argument("--rl-steps", type=int, default=None, help="RL steps (default: 2)")
+    p.add_argument("--gapg-steps", type=int, default=None, help="GAPG steps (default: 3)")
+    p.add_argument("--prompts-per-step", type=int, default=None, help="RL/GAPG prompts per step (default: 2)")
     p.add_argument("--group-size", type=int, default=None, help="RL/GAPG answers per prompt (default: 4)")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help="longest sampled answer in training (default: 96)")
     p.add_argument("--max-length", type=int, default=None,
                    help="longest training example in tokens; longer ones are dropped (default: 1024)")
     p.add_argument("--eval-limit", type=int, default=None,
-                   help="exported validation records each training step scores (default: 8)")
+                   help="exported validation records each training step scores (default: 2)")
     p.add_argument("--offload-share", type=float, default=0.1,
                    help="share of SFT targets replaced by the offload marker, so GAPG can "
                         "sample it (default: 0.1)")
