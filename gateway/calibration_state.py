@@ -47,6 +47,11 @@ class CalibrationHolder:
         self._meta = dict(meta)
         bind_calibration_age(self.metrics, self._meta)
 
+    def clear(self) -> None:
+        """Drop the fit (a new edge model): raw scores, or none trusted under
+        ``NETGPT_CALIBRATION_REQUIRED``, until the next refit installs one."""
+        self._install(None, {"reason": "cleared: the edge model changed"})
+
     def meta(self) -> dict[str, Any]:
         from gateway.calibrate import calibration_state
 

@@ -139,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
     from bench.routing.data import DataError
 
     console = Console(stderr=True)
-    # SIGTERM unwinds like Ctrl-C, so every server the loop started is stopped on the way out
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     try:
         opts = options(args)
+        # SIGTERM unwinds like Ctrl-C, so every server the loop started is stopped on the way out
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         loop = Loop(opts, console)
         rounds = loop.rounds() if args.report_only else loop.run()
     except (DataError, StepFailed) as exc:

@@ -154,6 +154,12 @@ def _body_and_head(model: Any) -> tuple[Any, Any]:
     ``get_base_model()`` still runs them.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    for name in ("final_logit_softcapping", "logit_scale"):
+        # applied by the model's own forward after the head: the shortcut here would skip it
+        if getattr(config, name, None) not in (None, 1.0):
+            raise NotImplementedError(f"{type(base).__name__} sets {name}: log-probs from the head "
+                                      "alone would be wrong for it")
     return base.get_decoder(), base.get_output_embeddings()
 
 
@@ -190,6 +196,8 @@ def token_logprobs(
     targets = torch.full((len(rows), longest), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), longest))
     for i, (row, (start, end)) in enumerate(zip(rows, spans, strict=True)):
+        if start < 1 and end > start:
+            raise ValueError("token 0 has no context to be scored from: an empty prompt?")
         n = end - start
         positions[i, :n] = torch.arange(start - 1, end - 1)
         targets[i, :n] = torch.tensor(row[start:end])

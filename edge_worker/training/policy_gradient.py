@@ -26,7 +26,7 @@ import torch
 from edge_worker.training.card import TrainLog
 from edge_worker.training.data import Example
 from edge_worker.training.encode import encode_prompt
-from edge_worker.training.modeling import completion_logprobs, generate, nll_sum
+from edge_worker.training.modeling import answer_span, completion_logprobs, generate, nll_sum
 from edge_worker.training.runlog import progress
 
 
@@ -162,15 +162,16 @@ def _update(
     with torch.no_grad():
         ref_lp = [completion_logprobs(reference, prompts[c], completions[c], pad, cfg.temperature)[0]
                   for c in parts]
-    nll_batch = (rng.sample(sft_features, min(cfg.nll_batch, len(sft_features)))
-                 if cfg.gamma > 0 and sft_features else [])
-    nll_tokens = sum(max(len(f["labels"]) - f["labels"].count(-100), 0) for f in nll_batch)
     old_lp: list[torch.Tensor] = []
     policy.train()
     stats: dict[str, float] = {}
     for _ in range(cfg.updates_per_batch):
         optimiser.zero_grad(set_to_none=True)
         pg_total = kl_total = nll_total = 0.0
+        # a fresh SFT batch for every optimiser step; its answer tokens are the NLL's denominator
+        nll_batch = (rng.sample(sft_features, min(cfg.nll_batch, len(sft_features)))
+                     if cfg.gamma > 0 and sft_features else [])
+        nll_tokens = sum(end - start for start, end in (answer_span(f["labels"]) for f in nll_batch))
         for j, c in enumerate(parts):
             lp, mask = completion_logprobs(policy, prompts[c], completions[c], pad, cfg.temperature)
             if len(old_lp) <= j:
@@ -198,7 +199,9 @@ def _update(
             total, _ = nll_sum(policy, nll_batch[c], pad)
             (cfg.gamma * total / max(nll_tokens, 1)).backward()
             nll_total += total.item() / max(nll_tokens, 1)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if not torch.isfinite(norm):  # every term's gradient, the NLL's included
+            raise SystemExit(f"the gradient became {norm.item()}; lower --lr or raise --beta")
         optimiser.step()
         stats = {"loss": pg_total + cfg.beta * kl_total + cfg.gamma * nll_total, "pg_loss": pg_total,
                  "kl_to_sft": kl_total, "nll_sft": nll_total, "kept_prompts": float(sum(keep))}

@@ -156,5 +156,8 @@ async def switch_edge_model(
     previous = state.service.edge_model
     state.service.edge_model = body.model
     state.edge.model = body.model
+    if body.model != previous and state.settings.calibration.required:
+        # the previous model's fit says nothing of the new one: no draft is trusted until a refit
+        state.calibration.clear()
     refit = await state.calibration.refit(state.redis) if body.refit_calibration else None
     return {"previous": previous, "model": body.model, "calibration": refit}

@@ -298,3 +298,9 @@ async def test_required_calibration_sends_uncalibrated_drafts_to_the_cloud(
     resp = await post(gw, chat_body())
     assert resp.headers["x-netgpt-route"] == "edge", resp.headers
     assert float(resp.headers["x-netgpt-score"]) > 0.9
+    # a live switch to another edge model drops the old model's fit: the cloud answers again
+    switch = await gw.http.post("/v1/router/edge-model",
+                                json={"model": "edge-small-v2", "refit_calibration": False})
+    assert switch.status_code == 200
+    resp = await post(gw, chat_body())
+    assert resp.headers["x-netgpt-route"] == "cloud" and float(resp.headers["x-netgpt-score"]) == 0.0

@@ -82,7 +82,8 @@ def test_nll_matches_the_models_own_loss(tiny):
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_micro_batches_give_the_same_update(tiny, tmp_path):
+@pytest.mark.parametrize("updates", [1, 2])
+def test_micro_batches_give_the_same_update(tiny, tmp_path, updates):
     policy, reference = tiny
     prompts, completions = _batch(2, 6)
     advantages = [[1.0, -0.5, -0.5], [0.3, 0.2, -0.5]]
@@ -97,7 +98,8 @@ def test_micro_batches_give_the_same_update(tiny, tmp_path):
                     v.copy_(start[k])
         params = [p for p in policy.parameters() if p.requires_grad]
         optimiser = torch.optim.SGD(params, lr=0.5)
-        cfg = PGConfig(group_size=3, micro_batch=micro, nll_batch=3, gamma=0.3, beta=0.2)
+        cfg = PGConfig(group_size=3, micro_batch=micro, nll_batch=2, gamma=0.3, beta=0.2,
+                       updates_per_batch=updates)
         stats = _update(policy, reference, optimiser, params, prompts, completions, advantages,
                         [True, False], sft, cfg, random.Random(0), pad=0)
         after.append(({k: v.detach().clone() for k, v in policy.named_parameters() if k in start},
@@ -111,3 +113,9 @@ def test_micro_batches_give_the_same_update(tiny, tmp_path):
         for key in ("loss", "pg_loss", "kl_to_sft", "nll_sft"):
             assert stats[key] == pytest.approx(whole_stats[key], rel=1e-4, abs=1e-6)
 
+
+
+def test_an_empty_prompt_is_refused(tiny):
+    policy, _ = tiny
+    with pytest.raises(ValueError, match="empty prompt"):
+        completion_logprobs(policy, [[]], [[5, 6]], pad=0)
