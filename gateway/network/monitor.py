@@ -136,11 +136,20 @@ class NetworkMonitor:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
+        # Python 3.11's asyncio.wait_for can swallow a cancel that races its inner await (a
+        # probe's connect finishing as stop() cancels it): the loop then runs on, and awaiting it
+        # hung shutdown (seen in CI). So cancel until each task is done, never waiting unbounded.
+        for _ in range(100):
+            pending = [task for task in tasks if not task.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.1)
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
         for prober in self._probers.values():
             await prober.close()
 
