@@ -19,7 +19,6 @@ last value; routing goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -32,6 +31,7 @@ from redis.exceptions import RedisError
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.routing.budget import ShareWindow, WindowTotals, budget_error, dual_step, mean_cost
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.budget")
 
@@ -227,9 +227,7 @@ class BudgetController:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
             await self.sync()  # hand the last counts to the other replicas
         if self._own_redis and self._redis is not None:
             await self._redis.aclose()

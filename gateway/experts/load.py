@@ -27,7 +27,6 @@ interval, and used again within one interval of coming back. A server without ``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.config import ExpertsSettings
 from gateway.experts.config import Expert
 from gateway.metrics import GatewayMetrics
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.experts")
 
@@ -154,11 +154,7 @@ class LiveLoad:
         self._tasks = [loop.create_task(self._scrape_loop(name)) for name in self.loads]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._session is not None:
             await self._session.close()

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from gateway.config import ExpertsSettings
 from gateway.experts.load import LiveLoad
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.experts")
 
@@ -108,9 +109,7 @@ class SharedInFlight:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         with contextlib.suppress(RedisError, OSError):
             pipe = self.redis.pipeline(transaction=False)

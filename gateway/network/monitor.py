@@ -16,7 +16,6 @@ Real upstream responses feed bandwidth and compute time through ``observe_transf
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -35,6 +34,7 @@ from gateway.network.probes import (
     tcp_connect_time,
 )
 from gateway.routing.state import LinkEstimate, NetworkState
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.network")
 
@@ -136,20 +136,7 @@ class NetworkMonitor:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        # Python 3.11's asyncio.wait_for can swallow a cancel that races its inner await (a
-        # probe's connect finishing as stop() cancels it): the loop then runs on, and awaiting it
-        # hung shutdown (seen in CI). So cancel until each task is done, never waiting unbounded.
-        for _ in range(100):
-            pending = [task for task in tasks if not task.done()]
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=0.1)
-        for task in tasks:
-            if task.done() and not task.cancelled():
-                with contextlib.suppress(Exception):
-                    task.result()
+        await cancel_and_wait(tasks)  # a probe's lost cancel must not hang shutdown
         for prober in self._probers.values():
             await prober.close()
 

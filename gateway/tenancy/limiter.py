@@ -34,6 +34,7 @@ from gateway.routing.limits import (
     period_id,
     seconds_to_period_end,
 )
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.tenancy")
 
@@ -219,9 +220,7 @@ class RedisLimiter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         with contextlib.suppress(RedisError, OSError):
             await self.flush()
