@@ -238,9 +238,3 @@ def nll_sum(model: Any, features: list[dict[str, list[int]]], pad: int) -> tuple
     spans = [answer_span(f["labels"]) for f in features]
     logp, mask = token_logprobs(model, [f["input_ids"] for f in features], spans, pad)
     return -(logp * mask).sum(), int(mask.sum().item())
-
-
-def nll_loss(model: Any, features: list[dict[str, list[int]]], pad: int) -> torch.Tensor:
-    """Mean negative log-likelihood of the answers in SFT features (prompt tokens masked)."""
-    total, count = nll_sum(model, features, pad)
-    return total / max(count, 1)

@@ -47,6 +47,7 @@ from gateway.dataset.sink import StreamSink
 from gateway.dataset.spool import Spool, spool_dir
 from gateway.metrics import GatewayMetrics
 from gateway.redis_conn import redis_from_url
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.dataset")
 
@@ -142,9 +143,7 @@ class DatasetWriter:
                 await asyncio.wait_for(asyncio.shield(task), timeout_s)
             except TimeoutError:
                 log.warning("dataset writer: flush took over %.1fs, spooling the rest", timeout_s)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait([task])
             except Exception:
                 log.exception("dataset writer task failed; spooling what is left")
         self._running = False

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from edge_worker.training.modeling import completion_logprobs, nll_loss
+from edge_worker.training.modeling import completion_logprobs, nll_sum
 from edge_worker.training.policy_gradient import PGConfig, _update
 
 # peft asks transformers for a property transformers 5 deprecates (a library-to-library warning)
@@ -70,7 +70,8 @@ def test_nll_matches_the_models_own_loss(tiny):
     features = [{"input_ids": p + c, "labels": [-100] * len(p) + c}
                 for p, c in zip(prompts, completions, strict=True)]
     with torch.no_grad():
-        got = nll_loss(policy, features, pad=0)
+        total, count = nll_sum(policy, features, pad=0)
+        got = total / count
         width = max(len(f["input_ids"]) for f in features)
         ids = torch.zeros((4, width), dtype=torch.long)
         labels = torch.full((4, width), -100)
