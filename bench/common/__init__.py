@@ -1,0 +1,1 @@
+"""Code the benchmarks and the demo share."""
