@@ -1,0 +1,50 @@
+"""The learned verifier: s = P(edge draft acceptable | request, draft, log-probs). Pure, no I/O.
+
+Public surface (import these names, not the modules)::
+
+    from gateway.routing.verifier import VerifierModel, features, prepare
+
+    ctx = prepare(messages, tools)                   # once per request (pre-draft skip: request part)
+    x = features(ctx, draft_tool_calls, LogprobSummary(mean, min, n_tokens) or None)
+    model = VerifierModel.from_json(stored_text, edge_model=edge_model_name)
+    s = model.score(x)                               # in [0, 1], pure Python
+
+``fit`` (numpy) turns logged (features, label) pairs into a model; ``to_json`` stores it.
+Feature meanings and the reason each is there: ``FEATURE_DOCS``.
+"""
+
+from gateway.routing.verifier.features import (
+    DRAFT_FEATURES,
+    FEATURE_DOCS,
+    FEATURE_NAMES,
+    LOGPROB_FEATURES,
+    REQUEST_FEATURES,
+    LogprobSummary,
+    RequestContext,
+    extract,
+    features,
+    prepare,
+)
+from gateway.routing.verifier.model import (
+    SCHEMA_VERSION,
+    VerifierError,
+    VerifierModel,
+    fit,
+)
+
+__all__ = [
+    "DRAFT_FEATURES",
+    "FEATURE_DOCS",
+    "FEATURE_NAMES",
+    "LOGPROB_FEATURES",
+    "REQUEST_FEATURES",
+    "SCHEMA_VERSION",
+    "LogprobSummary",
+    "RequestContext",
+    "VerifierError",
+    "VerifierModel",
+    "extract",
+    "features",
+    "fit",
+    "prepare",
+]

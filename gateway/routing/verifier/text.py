@@ -1,0 +1,109 @@
+"""Cheap text helpers for the verifier's features: words, stems, numbers. Pure, no I/O."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# a number not glued to a preceding letter ("v2" is a name, not a number); 1,000 and 1.5e3 count
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_SCALE = re.compile(
+    r"(?<![A-Za-z_])(\d[\d,]*(?:\.\d+)?)\s*(%|percent|k\b|thousand|million|billion|m\b|bn\b)",
+    re.IGNORECASE,
+)
+_SCALES = {
+    "%": 0.01,
+    "percent": 0.01,
+    "k": 1e3,
+    "thousand": 1e3,
+    "million": 1e6,
+    "m": 1e6,
+    "billion": 1e9,
+    "bn": 1e9,
+}
+_NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "twenty": 20,
+    "hundred": 100,
+    "dozen": 12,
+    "twice": 2,
+    "double": 2,
+    "half": 0.5,
+}
+STOPWORDS = frozenset(
+    "a an the of to in on for and or is are be by with from at as it this that what which "
+    "how me my i you your can could would will please give find get tell us we do does "
+    "between about into using use if its their there than then also any all some".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case alphanumeric words; ``camelCase`` and ``snake_case`` split into parts."""
+    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+_PROPER = re.compile(r"(?<=[a-z0-9,;:'\")] )[A-Z][A-Za-z0-9'&.-]*")
+
+
+def proper_names(text: str) -> list[str]:
+    """Capitalised words not opening a sentence (``Paris``, ``NYSE``), lower-cased: the named
+    values a request most often carries."""
+    return [m.group().lower().strip(".'") for m in _PROPER.finditer(text)]
+
+
+def stem(word: str) -> str:
+    """A crude stem: the first five letters (``calculate``/``calculation`` → ``calcu``)."""
+    return word[:5]
+
+
+def content_stems(tokens: Iterable[str]) -> frozenset[str]:
+    return frozenset(stem(w) for w in tokens if w not in STOPWORDS and not w.isdigit())
+
+
+def _to_float(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def numbers(text: str, *, extended: bool = True) -> list[float]:
+    """Every number written in digits in ``text``, in order, repeats kept; ``extended`` adds
+    readings a value may take (``5%`` also as 0.05, ``2 million`` as 2e6, a few number words).
+    """
+    out = [v for v in (_to_float(m.group()) for m in _NUMBER.finditer(text)) if v is not None]
+    if not extended:
+        return out
+    for match in _SCALE.finditer(text):
+        base = _to_float(match.group(1))
+        if base is not None:
+            out.append(base * _SCALES[match.group(2).lower()])
+    out.extend(float(_NUMBER_WORDS[w]) for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS)
+    return out
+
+
+def number_key(value: float) -> float:
+    """``value`` rounded to 9 significant digits: equal keys are the same number written twice
+    (``0.1 + 0.2`` and ``0.3``), and set lookups stay O(1)."""
+    return float(f"{value:.9g}")
+
+
+def normalise(text: str) -> str:
+    """Lower case, runs of non-alphanumerics collapsed to one space (for substring tests)."""
+    return " ".join(_WORD.findall(text.lower()))
