@@ -63,7 +63,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     edge_port, cloud_port, gw_port = free_port(), free_port(), free_port()
     py = sys.executable
     logdir = Path(tempfile.mkdtemp(prefix="netgpt-overhead-"))
-    fake = [py, "-m", "edge_worker.fakes", "--no-record", "--port"]
+    fake = [py, "-m", "bench.fakes", "--no-record", "--port"]
     env = dict(os.environ)
     env.update(
         NETGPT_EDGE_BASE_URL=f"http://127.0.0.1:{edge_port}/v1",

@@ -37,8 +37,8 @@ CONFIGS = ("no keys", "plain key", "key file, local limits", "no keys, Redis", "
 
 
 def _key_file(path: Path) -> Path:
-    from gateway.routing.limits import KeyLimits
     from gateway.tenancy.keys import KeyEntry, hash_key, write_entries
+    from gateway.tenancy.limits import KeyLimits
 
     limits = KeyLimits(rpm=10_000_000, tpm=10_000_000_000, budget_usd=1e9, budget_period_s=86_400)
     write_entries(path, [KeyEntry("bench", hash_key(KEY), limits)])
@@ -66,7 +66,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     logdir = Path(tempfile.mkdtemp(prefix="netgpt-tenancy-cost-"))
     py = sys.executable
     edge_port, cloud_port = free_port(), free_port()
-    fake = [py, "-m", "edge_worker.fakes", "--no-record", "--port"]
+    fake = [py, "-m", "bench.fakes", "--no-record", "--port"]
     keyfile = _key_file(logdir / "keys.toml")
     base = dict(os.environ)
     base.pop("NETGPT_REDIS_URL", None)

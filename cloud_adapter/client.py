@@ -30,14 +30,14 @@ from cloud_adapter.pricing import PriceFn, cost_usd, flat_price, usage_tokens
 from cloud_adapter.sse import sse_payloads
 from gateway.config import CloudSettings, Settings
 from gateway.errors import UpstreamError, UpstreamStatusError
-from gateway.ports import CloudAnswer, CloudStream
-from gateway.upstream_http import (
+from gateway.infra.upstream_http import (
     JSON_HEADERS,
     connector,
     parse_completion,
     status_error,
     transport_error,
 )
+from gateway.ports import CloudAnswer, CloudStream
 
 log = logging.getLogger("netgpt.cloud")
 T = TypeVar("T")

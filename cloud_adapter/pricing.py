@@ -1,8 +1,7 @@
-"""Cloud prices: a callable ``price(unix_time) -> (USD per input token, USD per output token)``.
+"""Token counts from an OpenAI ``usage`` object; the cost of an answer.
 
-The flat table comes from settings (``NETGPT_CLOUD_PRICE_INPUT_PER_MTOK`` /
-``..._OUTPUT_PER_MTOK``, USD per million tokens). A time-of-day schedule (``gateway.routing``)
-plugs in as any other callable of the same shape.
+Prices are callables ``price(unix_time) -> Prices`` from ``gateway.routing.pricing`` (their one
+home): flat from the settings, or a time-of-day schedule (``gateway.policy.prices``)::
 
     price = flat_price(settings.cloud)
     cost_usd(price, input_tokens=1000, output_tokens=200, now=time.time())
@@ -10,27 +9,23 @@ plugs in as any other callable of the same shape.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.config import CloudSettings
+from gateway.routing.pricing import PriceFn, flat_prices
+from gateway.routing.pricing import cost_usd as _cost
 
-PriceFn = Callable[[float], tuple[float, float]]
+__all__ = ["PriceFn", "cost_usd", "flat_price", "usage_tokens"]
 
 
 def flat_price(cloud: CloudSettings) -> PriceFn:
-    """The same price at every time, from the settings' per-million-token prices."""
-    per_token = (cloud.price_input_per_mtok / 1e6, cloud.price_output_per_mtok / 1e6)
-
-    def price(_now: float) -> tuple[float, float]:
-        return per_token
-
-    return price
+    """The settings' flat per-million-token prices as a price callable."""
+    return flat_prices(cloud.price_input_per_mtok, cloud.price_output_per_mtok)
 
 
 def cost_usd(price: PriceFn, input_tokens: int, output_tokens: int, now: float) -> float:
-    per_input, per_output = price(now)
-    return input_tokens * per_input + output_tokens * per_output
+    return _cost(price(now), input_tokens, output_tokens)
 
 
 def usage_tokens(usage: Mapping[str, Any] | None) -> tuple[int, int]:

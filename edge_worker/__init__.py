@@ -1,1 +1,2 @@
-"""The edge side: vLLM client, fakes, training (optional extra)."""
+"""The edge side: the edge client and its flavours, llama.cpp (and vLLM) install and run, training
+(optional extra) and the learning loop's production steps."""

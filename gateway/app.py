@@ -1,4 +1,7 @@
-"""Composition root: ``create_app(settings)`` builds every client, probe, sink and registry.
+"""Composition root: ``create_gateway(settings)`` is the full ASGI stack every run mode serves
+(``netgpt serve``, the demo, the test fixtures, the fault harness): the chat fast lane over the
+FastAPI app of ``create_app(settings)``, inside the wrapper that tunes the GC after startup and
+installs the SIGTERM drain. ``create_app`` builds every client, probe, sink and registry.
 
 Nothing else constructs concrete adapters; the service sees them through ``gateway.ports``.
 Connections (aiohttp sessions, Redis) are opened in the lifespan, inside the running loop, and
@@ -7,9 +10,10 @@ closed there, flushing the dataset queue first.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api import admin
-from gateway.api.chat import chat_completions
+from gateway.api.chat import ChatFastLane, chat_completions
 from gateway.api.errors import (
     envelope_response,
     gateway_error_handler,
@@ -30,17 +34,19 @@ from gateway.api.errors import (
     unexpected_error_handler,
 )
 from gateway.api.openapi import install_openapi
-from gateway.calibration_state import CalibrationHolder
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
 from gateway.errors import GatewayError, RequestError
+from gateway.infra.redis import redis_from_url
 from gateway.metrics import GatewayMetrics
-from gateway.policy import Prices, RoutingPolicy, StaticNetwork, flat_prices
+from gateway.network.static import StaticNetwork
+from gateway.policy.calibration_store import CalibrationHolder
+from gateway.policy.inputs import LiveInputs
+from gateway.policy.prices import price_function
 from gateway.ports import NetworkView
-from gateway.pricing_file import load_price_schedule
-from gateway.redis_conn import redis_from_url
 from gateway.routing.state import LinkEstimate
-from gateway.service import ChatService
-from gateway.shutdown import Drain
+from gateway.server.asgi import GC_THRESHOLDS, FreezeAfterStartup
+from gateway.server.drain import Drain
+from gateway.service.chat import ChatService
 from gateway.tenancy import Tenancy
 
 log = logging.getLogger("netgpt.app")
@@ -52,6 +58,17 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     err = RequestError(f"invalid value: {first.get('msg', 'invalid request')}", param=".".join(loc) or None)
     return envelope_response(err)
+
+
+def create_gateway(
+    settings: Settings, metrics: GatewayMetrics | None = None, *, tune_gc: bool = True
+) -> FreezeAfterStartup:
+    """The ASGI stack of one gateway process. ``tune_gc`` (on for servers) raises the GC's gen-0
+    threshold and freezes what exists after startup; in-process test apps leave the GC alone.
+    ``.app`` is the FastAPI app, ``.state`` its typed state."""
+    if tune_gc:
+        gc.set_threshold(*GC_THRESHOLDS)
+    return FreezeAfterStartup(ChatFastLane(create_app(settings, metrics)), freeze=tune_gc)
 
 
 def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> FastAPI:
@@ -99,28 +116,11 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     return app
 
 
-def price_function(settings: Settings) -> Callable[[float], Prices]:
-    """USD per token at a unix time: the schedule file's, else the flat prices of the settings.
-
-    Raises ``ConfigError`` (naming the variable) when the schedule file is unusable."""
-    schedule = load_price_schedule(settings.cloud.price_schedule_file)
-    if schedule is None:
-        return flat_prices(settings)
-    model = settings.cloud.model
-    try:
-        schedule.price_at(model, time.time())
-    except KeyError:
-        raise ConfigError(
-            f"NETGPT_CLOUD_PRICE_SCHEDULE_FILE: no prices for the cloud model '{model}'"
-        ) from None
-    return lambda now: Prices(*schedule.price_at(model, now))
-
-
 async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     from cloud_adapter.client import CloudClient
-    from gateway.budget_store import BudgetController
     from gateway.dataset.writer import DatasetWriter
     from gateway.network import NetworkMonitor
+    from gateway.policy.budget_store import BudgetController
 
     state = app.state
     state.tasks = []
@@ -146,7 +146,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     state.calibration.load()
 
     prices = price_function(settings)
-    policy = RoutingPolicy(
+    policy = LiveInputs(
         settings,
         network,
         calibrator=state.calibration,

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 # command group -> module with register(subparsers). Add a line to add a command group.
 COMMANDS: dict[str, str] = {
-    "serve": "gateway.serve",
+    "serve": "gateway.server.serve",
     "bench": "bench.cli",
     "dataset": "gateway.dataset.cli",
-    "calibrate": "gateway.calibrate",
+    "calibrate": "gateway.policy.calibrate_cli",
     "train": "edge_worker.training.cli",
     "edge": "edge_worker.cli",
     "demo": "bench.demo.cli",

@@ -1,7 +1,7 @@
 """The small Protocols the service talks to, and the values that cross them.
 
 Adapters (``edge_worker``, ``cloud_adapter``, ``gateway.network``, ``gateway.dataset``) implement
-these; only ``gateway.app`` wires concrete ones in. Each has a fake in ``tests/fakes``.
+these; only ``gateway.app`` wires concrete ones in. Each has a fake in ``tests/support``.
 """
 
 from __future__ import annotations

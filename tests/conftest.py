@@ -14,9 +14,9 @@ import httpx
 import pytest
 from hypothesis import settings as _hypothesis_settings
 
-from edge_worker.fakes import FakeUpstream
+from bench.fakes import FakeUpstream
 from gateway.config import Settings
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 # hypothesis's per-example deadline is a timing assertion: on a shared 2-core CI box it fails
 # property tests for the machine's load, not the code's (speed lives in the benchmarks)
@@ -144,18 +144,18 @@ class AppClient:
 
 @pytest.fixture
 async def app_client_factory() -> AsyncIterator[Callable[[Settings], Any]]:
-    from gateway.api.chat import ChatFastLane
-    from gateway.app import create_app
+    from gateway.app import create_gateway
 
     stack: list[Any] = []
 
     async def make(settings: Settings) -> AppClient:
-        app = create_app(settings)
+        # the stack `netgpt serve` runs (chat requests take the fast lane), GC left alone
+        stack_app = create_gateway(settings, tune_gc=False)
+        app = stack_app.app.app
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        # the same wrapping `netgpt serve` applies: chat requests take the fast lane
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=ChatFastLane(app)), base_url="http://gateway", timeout=30
+            transport=httpx.ASGITransport(app=stack_app), base_url="http://gateway", timeout=30
         )
         stack.append((lifespan, client))
         return AppClient(app, client)
@@ -177,10 +177,9 @@ class GatewayServer(ServerThread):
     ``netgpt serve`` wraps it (the wrapper passes ``.app.state`` through)."""
 
     def __init__(self, settings: Settings) -> None:
-        from gateway.api.chat import ChatFastLane
-        from gateway.app import create_app
+        from gateway.app import create_gateway
 
-        super().__init__(ChatFastLane(create_app(settings)), lifespan="on")
+        super().__init__(create_gateway(settings, tune_gc=False), lifespan="on")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Replay upstreams: the fake OpenAI-compatible server of ``edge_worker.fakes`` (its exact
+"""Replay upstreams: the fake OpenAI-compatible server of ``bench.fakes`` (its exact
 vLLM/OpenAI response shapes), answering each demo request the way the recorded model did.
 
 A request carries its id in the body field ``x_replay_id`` (the gateway forwards unknown fields
@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from bench.demo.answers import NO_CALL_TEXT, Replay
 from bench.demo.network import Schedule
-from edge_worker.fakes import Answer, Behaviour, FakeUpstream, Flavor
+from bench.fakes import Answer, Behaviour, FakeUpstream, Flavor
 
 BLOB_SECONDS = 0.5
 BLOB_MIN, BLOB_MAX = 8 * 1024, 2 * 1024 * 1024

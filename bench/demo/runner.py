@@ -256,7 +256,7 @@ def gateway_settings(opts: Options, edge_url: str, cloud_url: str, run_dir: Path
 
 def _log_to_file(path: Path) -> logging.Handler:
     """The gateway's and uvicorn's logs go to a file: on the terminal they would tear the view."""
-    from gateway.logs import JsonFormatter
+    from gateway.server.logs import JsonFormatter
 
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
@@ -312,7 +312,7 @@ class Demo:
         return 130 if self.interrupted else 0
 
     async def _start(self, run_dir: Path) -> _Running:
-        from gateway.app import create_app
+        from gateway.app import create_gateway
 
         opts, replays = self.opts, self.inputs.replays
         if opts.edge_real:
@@ -338,7 +338,8 @@ class Demo:
         await self.proxy.start(proxy_sock)
         proxy_url = f"http://{HOST}:{proxy_sock.getsockname()[1]}"
         settings = gateway_settings(opts, edge_url, proxy_url, run_dir)
-        gateway = await _serve(create_app(settings), opts.port, lifespan="on")
+        # the stack `netgpt serve` runs (fast lane, drain); the demo's process keeps its GC as is
+        gateway = await _serve(create_gateway(settings, tune_gc=False), opts.port, lifespan="on")
         self.running.append(gateway)
         self.inputs.schedule.restart()  # trace time 0 is when the load starts
         return gateway

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     with LlamaServer("smollm2", parallel=2) as edge, tempfile.TemporaryDirectory() as tmp:
         logdir = Path(tmp)
         cloud_port, gw_port = procs.free_port(), procs.free_port()
-        cloud = procs.start("cloud", [sys.executable, "-m", "edge_worker.fakes", "--name", "cloud",
+        cloud = procs.start("cloud", [sys.executable, "-m", "bench.fakes", "--name", "cloud",
                                       "--port", str(cloud_port)], cpus=None, logdir=logdir)
         env = {**os.environ, "NETGPT_EDGE_BASE_URL": edge.base_url, "NETGPT_EDGE_MODEL": "smollm2",
                "NETGPT_EDGE_FLAVOR": "llamacpp", "NETGPT_EDGE_CALL_PREFILL": "<tool_call>\\n",

@@ -7,7 +7,7 @@
    timings give each expert's profile for the simulator and the load's rate (a share of the
    summed capacity) and deadline.
 3. **Runs**: for each placement policy, a fresh ``netgpt serve`` (real, own process) in front of
-   the experts and a fake cloud (``edge_worker.fakes``, a fixed delay: the one simulated part),
+   the experts and a fake cloud (``bench.fakes``, a fixed delay: the one simulated part),
    and the same Poisson arrivals with an ``x-netgpt-deadline-ms`` header. Measured per request:
    status, route, reason, expert, latency; at the end the gateway's latency-model error per
    expert from ``/v1/router/state``.
@@ -304,7 +304,7 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
         ))
         cloud_port = procs.free_port()
         cloud = procs.start("cloud-fake", [
-            sys.executable, "-m", "edge_worker.fakes", "--port", str(cloud_port), "--name", "cloud",
+            sys.executable, "-m", "bench.fakes", "--port", str(cloud_port), "--name", "cloud",
             "--model", "cloud-fake", "--flavor", "openai", "--delay-s", str(opts.cloud_delay_s), "--no-record",
         ], cpus=None, logdir=logdir)
         stack.callback(cloud.stop)

@@ -4,7 +4,7 @@
 
 One input is a request body and, after a NUL byte, an edge draft's ``tool_calls`` (JSON). The
 target does what the gateway does with them: ``orjson.loads`` + ``parse_request`` (the chat
-route's parse, gateway/protocol.py), and for a body that parses, the draft inspection: the
+route's parse, gateway/protocol/chat.py), and for a body that parses, the draft inspection: the
 offload signal (gateway/routing/offload.py) and ``check_tool_calls`` of the draft against the
 request's tool schemas (gateway/routing/schema_guard.py), which compiles the client's JSON
 Schemas with fastjsonschema. The only outcomes allowed are a ``RequestError`` (the
@@ -80,7 +80,7 @@ def target() -> None:
         import orjson
 
         from gateway.errors import RequestError
-        from gateway.protocol import parse_request
+        from gateway.protocol.chat import parse_request
         from gateway.routing.offload import requests_offload, strip_offload
         from gateway.routing.schema_guard import ValidatorCache, check_tool_calls, tool_schemas
 

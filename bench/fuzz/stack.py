@@ -27,7 +27,7 @@ def gateway_stack(logdir: Path, extra_env: dict[str, str] | None = None) -> Iter
     logdir.mkdir(parents=True, exist_ok=True)
     edge_port, cloud_port, gw_port = free_port(), free_port(), free_port()
     py = sys.executable
-    fake = [py, "-m", "edge_worker.fakes", "--no-record", "--port"]
+    fake = [py, "-m", "bench.fakes", "--no-record", "--port"]
     env = dict(os.environ)
     env.pop("NETGPT_REDIS_URL", None)
     env.update(

@@ -1,6 +1,6 @@
 """The canned upstream: nginx answering fixed chat completions, so it is never the bottleneck.
 
-The answers are the project's fake upstream's (``edge_worker.fakes``) to the benchmark request,
+The answers are the project's fake upstream's (``bench.fakes``) to the benchmark request,
 captured once at start: a vLLM-shaped edge answer with log-probabilities (valid tool call), the
 same with a tool name that was not offered (schema-invalid, so the gateway falls back), and an
 OpenAI-shaped cloud answer. nginx then serves those bytes as files on ``/edge/v1``,
@@ -70,7 +70,7 @@ def edge_request() -> bytes:
 
 def _fake(name: str, flavor: str, port: int, logdir: Path, cpus: str | None, mode: str = "tool_call") -> procs.Server:
     cmd = [
-        sys.executable, "-m", "edge_worker.fakes", "--port", str(port), "--name", name,
+        sys.executable, "-m", "bench.fakes", "--port", str(port), "--name", name,
         "--model", name, "--flavor", flavor, "--mode", mode, "--no-record",
     ]
     return procs.start(f"fake-{name}-{mode}", cmd, cpus=cpus, logdir=logdir)

@@ -25,6 +25,7 @@ from gateway.routing.calibration import fit_isotonic
 from gateway.routing.decision import decide
 from gateway.routing.state import LinkEstimate
 from gateway.routing.threshold import (
+    BYTES_PER_TOKEN,
     CloudCallEstimate,
     ThresholdParams,
     expected_cost_usd,
@@ -32,7 +33,6 @@ from gateway.routing.threshold import (
     threshold_terms,
 )
 
-BYTES_PER_TOKEN = 4.0  # as the gateway turns request bytes into an input-token estimate
 PROBE_INTERVAL_S = 5.0
 PROBE_ALPHA = 0.5
 

@@ -62,7 +62,7 @@ async def _probe(name: str, ping: Any, timeout_s: float) -> tuple[str, dict[str,
 )
 async def readyz(request: Request) -> Response:
     """Readiness: the edge and the cloud answer (GET /models on each); 503 at once while the
-    process shuts down (gateway.shutdown)."""
+    process shuts down (gateway.server.drain)."""
     state = request.app.state
     if state.drain.draining:
         body = {"ready": False, "draining": True, "upstreams": {}}

@@ -24,8 +24,8 @@ from starlette.types import Message, Receive, Scope, Send
 from gateway.api.errors import envelope_response, unexpected_error_handler
 from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTimeout, ShuttingDown
 from gateway.experts.slo import parse_slo
-from gateway.protocol import parse_request
-from gateway.service import ChatService, RequestInfo
+from gateway.protocol.chat import parse_request
+from gateway.service.chat import ChatService, RequestInfo
 
 log = logging.getLogger("netgpt.content")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

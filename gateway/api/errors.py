@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, RateLimited
-from gateway.routing.limits import retry_after_header
+from gateway.tenancy.limits import retry_after_header
 
 log = logging.getLogger("netgpt.api")
 

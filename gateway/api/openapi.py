@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from gateway.protocol import ChatCompletionRequest
+from gateway.protocol.chat import ChatCompletionRequest
 
 ERROR = "ErrorEnvelope"
 _REF = {"$ref": f"#/components/schemas/{ERROR}"}

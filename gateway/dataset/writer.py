@@ -45,9 +45,9 @@ from gateway.dataset.record import DatasetRecord, encode
 from gateway.dataset.redact import Redactor
 from gateway.dataset.sink import StreamSink
 from gateway.dataset.spool import Spool, spool_dir
+from gateway.infra.redis import redis_from_url
+from gateway.infra.tasks import cancel_and_wait
 from gateway.metrics import GatewayMetrics
-from gateway.redis_conn import redis_from_url
-from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.dataset")
 

@@ -38,8 +38,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import ExpertsSettings
 from gateway.experts.config import Expert
+from gateway.infra.tasks import cancel_and_wait
 from gateway.metrics import GatewayMetrics
-from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.experts")
 

@@ -151,7 +151,7 @@ class QualityHolder:
         """Recount from the logged records; the old table serves until the new one is ready."""
         from redis.exceptions import RedisError
 
-        from gateway.calibrate import redis_records, spool_records
+        from gateway.dataset.readers import redis_records, spool_records
 
         try:
             if redis is not None:

@@ -46,9 +46,9 @@ from gateway.routing.placement import (
     cloud_wins,
     place,
 )
+from gateway.routing.threshold import BYTES_PER_TOKEN
 from gateway.routing.views import ExpertView
 
-BYTES_PER_TOKEN = 4.0  # as gateway.policy: request bytes -> prompt-token estimate
 OUTPUT_EWMA = 0.05  # weight of one draft in the running mean of output tokens
 # the latency model (pure-Python least squares, ~25 us an update) learns from at most this many
 # edge calls a second per expert: at thousands of requests a second it would cost 5-10 % of the

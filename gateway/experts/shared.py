@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from gateway.config import ExpertsSettings
 from gateway.experts.load import LiveLoad
-from gateway.tasks import cancel_and_wait
+from gateway.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.experts")
 

@@ -1,7 +1,7 @@
 """Live network estimates per upstream: background probes → ``NetworkState``.
 
 ``NetworkMonitor`` implements ``gateway.ports.NetworkView``; with probes disabled the app uses
-``gateway.policy.StaticNetwork`` instead.
+``gateway.policy.inputs.StaticNetwork`` instead.
 """
 
 from gateway.network.monitor import NetworkMonitor

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import Settings
+from gateway.infra.tasks import cancel_and_wait
 from gateway.metrics import GatewayMetrics
 from gateway.network.estimator import Fallbacks, LinkEstimator
 from gateway.network.probes import (
@@ -34,7 +35,6 @@ from gateway.network.probes import (
     tcp_connect_time,
 )
 from gateway.routing.state import LinkEstimate, NetworkState
-from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.network")
 

@@ -1,7 +1,7 @@
 """Cloud price schedules: USD per token by model, time of day and day of week.
 
 A schedule is built from a plain dict (a parsed TOML or YAML file; the file loader lives in
-``gateway.pricing_file`` because this package does no I/O)::
+``gateway.policy.prices`` because this package does no I/O)::
 
     utc_offset_hours = 1                  # local time of the schedule's hours and days
     [models."gpt-4o-mini"]
@@ -20,14 +20,36 @@ A model named ``"*"`` is the fallback for models without their own entry. Time i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 # 1970-01-01 was a Thursday (Monday = 0)
 _EPOCH_WEEKDAY = 3
 PER_MTOK = 1e-6
+
+
+class Prices(NamedTuple):
+    """USD per token, now: ``(input, output)``. Every price callable returns this pair, so one
+    callable serves the threshold, the cloud client's cost and the dataset record."""
+
+    input: float
+    output: float
+
+
+PriceFn = Callable[[float], Prices]  # unix time -> Prices
+
+
+def flat_prices(input_per_mtok: float, output_per_mtok: float) -> PriceFn:
+    """The same price at every time, from USD per million tokens."""
+    flat = Prices(input_per_mtok * PER_MTOK, output_per_mtok * PER_MTOK)
+    return lambda _now: flat
+
+
+def cost_usd(prices: tuple[float, float], input_tokens: float, output_tokens: float) -> float:
+    """The one cost formula: tokens times the per-token prices (expected or billed tokens)."""
+    return input_tokens * prices[0] + output_tokens * prices[1]
 
 
 class PriceScheduleError(ValueError):

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.routing.pricing import cost_usd
 from gateway.routing.state import LinkEstimate
+
+# bytes per token of JSON chat text: request bytes -> an input-token estimate
+BYTES_PER_TOKEN = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,8 @@ class ThresholdTerms:
 def expected_cost_usd(
     input_tokens: float, output_tokens: float, price_in_per_token: float, price_out_per_token: float
 ) -> float:
-    return input_tokens * price_in_per_token + output_tokens * price_out_per_token
+    """The cost a cloud call is expected to have (``gateway.routing.pricing.cost_usd``)."""
+    return cost_usd((price_in_per_token, price_out_per_token), input_tokens, output_tokens)
 
 
 def cloud_latency_s(link: LinkEstimate, call: CloudCallEstimate) -> float:

@@ -12,7 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-from gateway.routing.limits import KeyLimits
 from gateway.tenancy.keys import (
     NAME,
     PERIODS,
@@ -23,6 +22,7 @@ from gateway.tenancy.keys import (
     read_entries,
     write_entries,
 )
+from gateway.tenancy.limits import KeyLimits
 
 
 def _file(args: argparse.Namespace) -> Path:

@@ -27,9 +27,9 @@ from redis.asyncio import Redis
 from gateway.config import ConfigError, Settings
 from gateway.errors import AuthError, PermissionDenied, QuotaExceeded, RateLimited
 from gateway.metrics import GatewayMetrics
-from gateway.routing.limits import BUDGET, REQUESTS, KeyLimits, retry_after_header
 from gateway.tenancy.keys import KeyFile, KeyFileError
 from gateway.tenancy.limiter import Limiter, LocalLimiter, RedisLimiter
+from gateway.tenancy.limits import BUDGET, REQUESTS, KeyLimits, retry_after_header
 
 log = logging.getLogger("netgpt.tenancy")
 

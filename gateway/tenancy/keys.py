@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.routing.limits import KeyLimits
+from gateway.tenancy.limits import KeyLimits
 
 log = logging.getLogger("netgpt.tenancy")
 

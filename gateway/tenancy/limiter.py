@@ -1,6 +1,6 @@
 """Where per-key limit state lives: in this process, or in Redis shared by every replica.
 
-Both run the arithmetic of ``gateway.routing.limits``; Redis runs it in Lua so one admission is
+Both run the arithmetic of ``gateway.tenancy.limits``; Redis runs it in Lua so one admission is
 one atomic round trip (``EVALSHA``), whatever the number of replicas.
 
 - ``admit(name, limits, now)`` decides a request and takes its request token.
@@ -25,7 +25,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.routing.limits import (
+from gateway.infra.tasks import cancel_and_wait
+from gateway.tenancy.limits import (
     KeyLimits,
     LimitState,
     Verdict,
@@ -34,7 +35,6 @@ from gateway.routing.limits import (
     period_id,
     seconds_to_period_end,
 )
-from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.tenancy")
 
@@ -74,7 +74,7 @@ class LocalLimiter:
 # KEYS: requests bucket (hash l,t), tokens bucket (hash l,t), USD spent this period (string).
 # ARGV: now, rpm, tpm, budget (each -1 when unlimited), seconds to the period's end.
 # Returns {verdict, retry_after}: "ok", "budget", "tokens" or "requests". Same order and
-# arithmetic as gateway.routing.limits.admit; only an admitted request takes a request token.
+# arithmetic as gateway.tenancy.limits.admit; only an admitted request takes a request token.
 _ADMIT_LUA = """
 local now = tonumber(ARGV[1])
 local rpm, tpm, budget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -14,7 +14,7 @@ import pytest
 from bench.load import loadgen, report, upstream
 from bench.load.bodies import request_bytes
 from bench.load.loadgen import FixedRate, Saturation
-from gateway.protocol import parse_request
+from gateway.protocol.chat import parse_request
 
 
 def test_the_body_is_a_valid_tool_calling_request_of_about_1_5_kb() -> None:

@@ -22,7 +22,8 @@ from starlette.applications import Starlette
 
 from gateway.api.chat import ChatFastLane
 from gateway.app import create_app
-from gateway.serve import FreezeAfterStartup, claim_slot, worker_settings
+from gateway.server.asgi import FreezeAfterStartup
+from gateway.server.workers import claim_slot, worker_settings
 from tests.conftest import CLIENT_KEY, chat_body
 
 

@@ -14,17 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.fakes import FakeUpstream
 from cloud_adapter.client import CloudClient
 from cloud_adapter.pricing import cost_usd, flat_price
-from edge_worker.fakes import FakeUpstream
 from gateway.config import CloudSettings, Settings
 from gateway.errors import (
     UpstreamConnectError,
     UpstreamStatusError,
     UpstreamTimeout,
 )
-from gateway.upstream_http import retry_after_s
-from tests.fakes.server import ServerThread, closed_port_url
+from gateway.infra.upstream_http import retry_after_s
+from tests.support.server import ServerThread, closed_port_url
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.fakes import FakeUpstream
 from edge_worker.client import EdgeClient
-from edge_worker.fakes import FakeUpstream
 from gateway.config import EdgeSettings, Settings
 from gateway.errors import UpstreamConnectError, UpstreamStatusError, UpstreamTimeout
-from tests.fakes.server import ServerThread, closed_port_url
+from tests.support.server import ServerThread, closed_port_url
 
 pytestmark = pytest.mark.integration
 

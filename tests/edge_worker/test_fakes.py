@@ -12,8 +12,8 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge_worker.fakes import OFFLOAD_MARKER, FakeUpstream, sample_value
-from tests.fakes.server import ServerThread
+from bench.fakes import OFFLOAD_MARKER, FakeUpstream, sample_value
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 

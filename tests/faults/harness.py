@@ -28,16 +28,15 @@ from typing import Any
 import httpx
 import orjson
 
-from edge_worker.fakes import FakeUpstream
-from gateway.api.chat import ChatFastLane
-from gateway.app import create_app
-from gateway.calibrate import spool_records
+from bench.fakes import FakeUpstream
+from gateway.app import create_gateway
 from gateway.config import Settings
-from gateway.serve import client_deadline
+from gateway.dataset.readers import spool_records
+from gateway.server.header_deadline import client_deadline
 from tests.conftest import CLOUD_KEY, chat_body
-from tests.fakes.server import ServerThread
 from tests.faults.proxy import FaultProxy
 from tests.gateway.dataset.redis_server import RedisServer
+from tests.support.server import ServerThread
 
 STREAM_KEY = "netgpt:pairs"
 
@@ -357,7 +356,7 @@ def gateway_server(settings: Settings) -> ServerThread:
     """The gateway as ``netgpt serve`` runs it (fast lane, header deadline, grace period), in a
     thread: SIGTERM handling is tested on a real process (tests/gateway/test_shutdown.py)."""
     return ServerThread(
-        ChatFastLane(create_app(settings)),
+        create_gateway(settings, tune_gc=False),
         lifespan="on",
         http=client_deadline(settings),
         timeout_graceful_shutdown=settings.shutdown_grace_s,

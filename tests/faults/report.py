@@ -47,7 +47,7 @@ timeout 1 s, 1 retry (backoff 0.05 s, `Retry-After` honoured up to 1 s), edge ti
 
 What the suite found, fixed with it: (1) Redis restarting killed the dataset writer task and
 failed the shutdown: under uvloop, redis-py writing to a connection reset under it raised
-`RuntimeError` instead of `ConnectionError` (`gateway/redis_conn.py` now maps it), and an earlier
+`RuntimeError` instead of `ConnectionError` (`gateway/infra/redis.py` now maps it), and an earlier
 failing stop skipped the dataset flush (now always run); (2) a cloud stream broken mid-answer
 ended with an error event *and* `[DONE]`, and one that ended cleanly without a `finish_reason`
 looked complete; (3) uvicorn has no deadline for request headers, so a slow-loris client held a

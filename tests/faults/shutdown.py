@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from gateway.calibrate import spool_records
+from gateway.dataset.readers import spool_records
 from tests.conftest import chat_body
 from tests.gateway.dataset.redis_server import RedisServer, free_port
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.conftest import CLIENT_KEY, CLOUD_KEY, chat_body
-from tests.fakes.server import closed_port_url
+from tests.support.server import closed_port_url
 
 pytestmark = pytest.mark.integration
 
@@ -279,7 +279,7 @@ async def test_slow_cloud_ends_within_its_timeout_with_the_draft(app_client_fact
 async def test_required_calibration_sends_uncalibrated_drafts_to_the_cloud(
     app_client_factory, make_settings, cloud_fake, tmp_path
 ):
-    from gateway.calibrate import save_calibration
+    from gateway.policy.calibration_store import save_calibration
     from gateway.routing.calibration import fit_isotonic
 
     # no calibration file: even a confident, valid draft is not trusted

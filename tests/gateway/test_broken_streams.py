@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from gateway.config import Settings
 from tests.conftest import TOOLS, GatewayServer, chat_body
-from tests.fakes.server import ServerThread
 from tests.faults.proxy import FaultProxy
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 MESSAGES = [{"role": "user", "content": "What is the weather in Oslo?"}]

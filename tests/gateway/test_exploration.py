@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from gateway.calibrate import spool_records
+from gateway.dataset.readers import spool_records
 from tests.conftest import chat_body
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import RequestError
-from gateway.protocol import parse_request
+from gateway.protocol.chat import parse_request
 from gateway.routing.schema_guard import MALFORMED, ValidatorCache, check_tool_calls
 from tests.conftest import chat_body
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 MESSAGES = [{"role": "user", "content": "x"}]
 

@@ -54,7 +54,7 @@ def make_record(
     tools: list[dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A record dict as the service builds it (gateway/records.py), for request ``i``."""
+    """A record dict as the service builds it (gateway/service/trace.py), for request ``i``."""
     name, arguments = call or ("get_weather", f'{{"city": "City{i}", "unit": "celsius"}}')
     record: dict[str, Any] = {
         "id": f"req-{i:06d}:{kind}",

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.calibrate import spool_records
+from gateway.dataset.readers import spool_records
 from tests.conftest import chat_body
 from tests.faults.shutdown import run_under_load, start_gateway, stream_ids
 from tests.gateway.dataset.redis_server import RedisServer, free_port

@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from edge_worker.fakes import FakeUpstream
+from bench.fakes import FakeUpstream
 from gateway.config import ExpertsSettings
 from gateway.experts.config import Expert, ExpertConfig
 from gateway.experts.load import LiveLoad, parse_gauges
 from gateway.metrics import GatewayMetrics
-from tests.fakes.server import ServerThread, closed_port_url
+from tests.support.server import ServerThread, closed_port_url
 
 # the shape llama-server --metrics serves (b4000+), with a counter and a histogram-free page
 LLAMACPP_METRICS = """\

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from edge_worker.fakes import FakeUpstream
+from bench.fakes import FakeUpstream
 from tests.conftest import GatewayServer, chat_body
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 

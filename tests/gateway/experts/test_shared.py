@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from edge_worker.fakes import FakeUpstream
+from bench.fakes import FakeUpstream
 from gateway.config import EdgeSettings, ExpertsSettings
 from gateway.experts.config import Expert, ExpertConfig
 from gateway.experts.load import LiveLoad
 from gateway.experts.shared import SharedInFlight
 from gateway.metrics import GatewayMetrics
 from tests.conftest import chat_body
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 REDIS_URL = os.environ.get("NETGPT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

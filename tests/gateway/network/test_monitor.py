@@ -16,9 +16,9 @@ from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.network import NetworkMonitor
 from gateway.network.probes import HttpProber, safe_url, tcp_connect_time
-from gateway.policy import RoutingPolicy
+from gateway.policy.inputs import LiveInputs
 from gateway.ports import NetworkView
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ async def test_unreachable_target_counts_failures_and_goes_stale(edge_server) ->
         == 1.0
     )
     # the policy routes a stale link on the conservative values
-    policy = RoutingPolicy(settings, monitor)
+    policy = LiveInputs(settings, monitor)
     link = policy.cloud_link(state)
     assert link.rtt_s == settings.routing.stale_rtt_s
     assert "failed" in (monitor.state()["cloud"]["last_error"] or "")

@@ -31,7 +31,7 @@ import pytest
 
 from gateway.config import Settings
 from gateway.network import NetworkMonitor
-from gateway.policy import RoutingPolicy
+from gateway.policy.inputs import LiveInputs
 from gateway.routing.decision import decide
 
 pytestmark = [pytest.mark.netns, pytest.mark.integration]
@@ -125,7 +125,7 @@ def link(tmp_path: Path) -> Iterator[Link]:
             [
                 sys.executable,
                 "-m",
-                "edge_worker.fakes",
+                "bench.fakes",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -225,7 +225,7 @@ async def _passive_sample(url: str) -> tuple[int, float]:
     return len(data), end - first
 
 
-def _cloud_share(policy: RoutingPolicy, monitor: NetworkMonitor) -> tuple[float, float]:
+def _cloud_share(policy: LiveInputs, monitor: NetworkMonitor) -> tuple[float, float]:
     """τ for the reference request and the cloud share of a fixed mix under the live state."""
     state = monitor.snapshot()
     mix = random.Random(7)
@@ -259,7 +259,7 @@ async def test_probes_track_shaped_link_and_tau_follows(link: Link, edge_server)
         routing={"lambda_latency": 1.0, "expected_response_bytes": 200_000, "cloud_compute_s": 0.1},
     )
     monitor = NetworkMonitor(settings)
-    policy = RoutingPolicy(settings, monitor)
+    policy = LiveInputs(settings, monitor)
     await monitor.start()
     try:
         # ---- baseline: RTT 50 ms (25 ms each way), 20 Mbit/s --------------------------------

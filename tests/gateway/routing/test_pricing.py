@@ -134,7 +134,7 @@ def test_price_is_always_one_of_the_configured_prices(when: float) -> None:
 from pathlib import Path  # noqa: E402
 
 from gateway.config import ConfigError  # noqa: E402
-from gateway.pricing_file import load_price_schedule  # noqa: E402
+from gateway.policy.prices import load_price_schedule  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "prices.example.toml"
 

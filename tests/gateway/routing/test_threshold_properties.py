@@ -10,9 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.config import Settings
-from gateway.policy import Prices, RoutingPolicy, StaticNetwork
+from gateway.network.static import StaticNetwork
+from gateway.policy.inputs import LiveInputs
 from gateway.routing.calibration import fit
 from gateway.routing.decision import decide
+from gateway.routing.pricing import Prices
 from gateway.routing.score import DraftFeatures, score
 from gateway.routing.state import LinkEstimate, NetworkState
 from gateway.routing.threshold import CloudCallEstimate, ThresholdParams, threshold
@@ -52,9 +54,9 @@ def test_tau_non_increasing_in_mu(p, call, rtt, bw, mu_pair) -> None:
     assert threshold(p, link, call, high) <= threshold(p, link, call, low)
 
 
-def _policy(price_in: float, price_out: float, mu: float, link: LinkEstimate) -> RoutingPolicy:
+def _policy(price_in: float, price_out: float, mu: float, link: LinkEstimate) -> LiveInputs:
     settings = Settings(routing={"lambda_cost": 200.0, "lambda_latency": 0.1})
-    return RoutingPolicy(
+    return LiveInputs(
         settings,
         StaticNetwork(link),
         prices=lambda _now: Prices(price_in, price_out),
@@ -87,7 +89,7 @@ def test_stale_link_uses_the_conservative_state(rtt, bw_scale, s) -> None:
     settings = Settings()
     fresh = LinkEstimate(rtt, 1e5 + bw_scale * 1e9)
     stale = LinkEstimate(rtt, 1e5 + bw_scale * 1e9, stale=True)
-    policy = RoutingPolicy(settings, StaticNetwork(fresh))
+    policy = LiveInputs(settings, StaticNetwork(fresh))
     used = policy.cloud_link(NetworkState(cloud=stale))
     assert used.rtt_s == settings.routing.stale_rtt_s
     assert used.bandwidth_bytes_per_s == settings.routing.stale_bandwidth_bytes_per_s

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.routing.limits import KeyLimits
 from gateway.tenancy.keys import (
     KeyEntry,
     KeyFile,
@@ -19,6 +18,7 @@ from gateway.tenancy.keys import (
     read_entries,
     write_entries,
 )
+from gateway.tenancy.limits import KeyLimits
 
 
 class Clock:

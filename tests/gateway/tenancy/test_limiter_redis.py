@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.routing.limits import BUDGET, KeyLimits, LimitState, admit, charge
 from gateway.tenancy.limiter import RedisLimiter
-from tests.fakes.server import closed_port_url
+from gateway.tenancy.limits import BUDGET, KeyLimits, LimitState, admit, charge
+from tests.support.server import closed_port_url
 
 pytestmark = pytest.mark.integration
 REDIS_URL = os.environ.get("NETGPT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

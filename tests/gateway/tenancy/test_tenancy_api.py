@@ -8,8 +8,8 @@ import time
 import openai
 import pytest
 
-from gateway.routing.limits import KeyLimits
 from gateway.tenancy.keys import KeyEntry, hash_key, write_entries
+from gateway.tenancy.limits import KeyLimits
 from tests.conftest import chat_body
 
 pytestmark = pytest.mark.integration

@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from gateway.budget_store import BudgetController
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
-from gateway.policy import RoutingPolicy, StaticNetwork
+from gateway.network.static import StaticNetwork
+from gateway.policy.budget_store import BudgetController
+from gateway.policy.inputs import LiveInputs
 from gateway.routing.decision import decide
 from gateway.routing.state import LinkEstimate
 
 REDIS_URL = os.environ.get("NETGPT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _settings(**budget) -> Settings:
@@ -109,12 +110,12 @@ def test_shadow_calls_cost_but_are_not_requests() -> None:
 
 
 def test_controller_drives_policy_to_rho_at_simulation_speed() -> None:
-    """The live objects (RoutingPolicy + local BudgetController) on a fake clock: a mix whose
+    """The live objects (LiveInputs + local BudgetController) on a fake clock: a mix whose
     unconstrained cloud share is ~0.5 settles at ρ = 0.2."""
     clock = Clock()
     settings = _settings(target_cloud_share=0.2)
     controller = BudgetController(settings, clock=clock)
-    policy = RoutingPolicy(
+    policy = LiveInputs(
         settings, StaticNetwork(LinkEstimate(0.05, 12.5e6)), multiplier=controller.multiplier
     )
     rng = random.Random(11)
@@ -205,7 +206,7 @@ async def test_redis_outage_keeps_mu_and_buffers_counts() -> None:
 
 _REPLICA = textwrap.dedent("""
     import asyncio, random, sys, time
-    from gateway.budget_store import BudgetController
+    from gateway.policy.budget_store import BudgetController
     from gateway.config import Settings
 
     async def main(url, prefix, seed):

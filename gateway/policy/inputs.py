@@ -1,6 +1,6 @@
 """The live side of routing: gathers the inputs of the pure threshold for one request.
 
-``RoutingPolicy`` reads the network snapshot, the price now, the budget multiplier μ and the
+``LiveInputs`` reads the network snapshot, the price now, the budget multiplier μ and the
 score calibration, and hands them to the pure functions of ``gateway.routing``. It does no I/O on
 the request path: network estimates, μ and the calibration are refreshed in the background.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import NamedTuple
 
 from gateway.config import Settings
 from gateway.ports import NetworkView
+from gateway.routing.pricing import PriceFn, Prices, flat_prices
 from gateway.routing.state import LinkEstimate, NetworkState
 from gateway.routing.threshold import (
+    BYTES_PER_TOKEN,
     CloudCallEstimate,
     ThresholdParams,
     ThresholdTerms,
@@ -22,49 +23,17 @@ from gateway.routing.threshold import (
     threshold_terms,
 )
 
-# bytes per token of JSON chat text, for turning request bytes into an input-token estimate
-BYTES_PER_TOKEN = 4.0
 
+class LiveInputs:
+    """The network snapshot, price, μ and calibration in force, read without I/O."""
 
-class Prices(NamedTuple):
-    """USD per token, now: ``(input, output)``, the pair ``cloud_adapter``'s price callables
-    return, so one callable serves both the threshold and the cost."""
-
-    input: float
-    output: float
-
-
-def flat_prices(settings: Settings) -> Callable[[float], Prices]:
-    """The same price at every time, from the settings' per-million-token prices."""
-    c = settings.cloud
-    flat = Prices(c.price_input_per_mtok / 1e6, c.price_output_per_mtok / 1e6)
-    return lambda _now: flat
-
-
-class StaticNetwork:
-    """A NetworkView with fixed estimates from settings (used when live probes are off)."""
-
-    def __init__(self, cloud: LinkEstimate, edge: LinkEstimate | None = None) -> None:
-        self._state = NetworkState(cloud=cloud, edge=edge or LinkEstimate(0.001, 1e9))
-
-    def snapshot(self) -> NetworkState:
-        return self._state
-
-    def observe_transfer(self, target: str, nbytes: int, transfer_s: float) -> None:  # noqa: ARG002
-        return None
-
-    def observe_compute(self, target: str, seconds: float) -> None:  # noqa: ARG002
-        return None
-
-
-class RoutingPolicy:
     def __init__(
         self,
         settings: Settings,
         network: NetworkView,
         *,
         calibrator: Callable[[float], float] | None = None,
-        prices: Callable[[float], Prices] | None = None,
+        prices: PriceFn | None = None,
         multiplier: Callable[[], float] | None = None,
     ) -> None:
         r = settings.routing
@@ -72,7 +41,8 @@ class RoutingPolicy:
         self.network = network
         self.params = ThresholdParams(r.q_cloud, r.lambda_latency, r.lambda_cost)
         self.calibrator = calibrator
-        self._prices = prices or flat_prices(settings)
+        c = settings.cloud
+        self._prices = prices or flat_prices(c.price_input_per_mtok, c.price_output_per_mtok)
         self._multiplier = multiplier or (lambda: 0.0)
         self._stale = LinkEstimate(r.stale_rtt_s, r.stale_bandwidth_bytes_per_s, stale=True)
 

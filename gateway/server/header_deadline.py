@@ -17,10 +17,14 @@ has its own deadline in the chat route (``gateway.api.chat.read_body``); both co
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 _BODY = orjson.dumps(
     {
@@ -81,3 +85,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self._in_request and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(_RESPONSE)
         self.transport.close()
+
+
+def client_deadline(settings: Settings) -> Any:
+    """uvicorn's httptools protocol with a deadline on request headers (slow-loris clients)."""
+    return functools.partial(HeaderDeadlineProtocol, header_timeout_s=settings.client_timeout_s)

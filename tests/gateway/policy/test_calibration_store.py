@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from gateway import calibrate
 from gateway.config import Settings
 from gateway.dataset.record import DatasetRecord, encode
 from gateway.metrics import GatewayMetrics
+from gateway.policy import calibrate_cli
+from gateway.policy import calibration_store as calibrate
 from gateway.routing.calibration import Calibration
 
 REDIS_URL = os.environ.get("NETGPT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -84,7 +85,7 @@ def test_examples_skip_records_that_cannot_teach() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netgpt")
-    calibrate.register(parser.add_subparsers(dest="command"))
+    calibrate_cli.register(parser.add_subparsers(dest="command"))
     return parser
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from gateway.errors import RequestError, UnsupportedParameter
-from gateway.protocol import parse_request
+from gateway.protocol.chat import parse_request
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 

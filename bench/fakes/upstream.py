@@ -21,7 +21,7 @@ The behaviour is layered: constructor defaults, replaced by ``POST /_fake/config
 request steers both upstreams). ``POST /_fake/reset`` restores the constructor defaults and
 clears the recorded requests, which ``GET /_fake/requests`` returns (path, body, headers).
 
-Run one alone: ``python -m edge_worker.fakes --port 8000 --name edge --model m``.
+Run one alone: ``python -m bench.fakes --port 8000 --name edge --model m``.
 
 Example::
 
@@ -649,7 +649,7 @@ def _behaviour_dict(behaviour: Behaviour) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m edge_worker.fakes",
+        prog="python -m bench.fakes",
         description="Serve a fake vLLM/OpenAI chat server (for load tests and local runs).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default %(default)s)")

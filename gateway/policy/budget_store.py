@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import Settings
+from gateway.infra.tasks import cancel_and_wait
 from gateway.metrics import GatewayMetrics
 from gateway.routing.budget import ShareWindow, WindowTotals, budget_error, dual_step, mean_cost
-from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("netgpt.budget")
 

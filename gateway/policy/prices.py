@@ -1,24 +1,22 @@
-"""Load a cloud price schedule from a TOML or YAML file (``NETGPT_CLOUD_PRICE_SCHEDULE_FILE``).
+"""The cloud's price now, from the settings: a schedule file (``NETGPT_CLOUD_PRICE_SCHEDULE_FILE``,
+TOML or YAML, shape in ``gateway.routing.pricing``; ``deploy/prices.example.toml`` is a complete
+example) or the flat per-million-token prices::
 
-The shape is documented in ``gateway.routing.pricing``; ``deploy/prices.example.toml`` is a
-complete example. The app builds the price callable from it::
-
-    schedule = load_price_schedule(settings.cloud.price_schedule_file)
-    if schedule is not None:
-        schedule.price_at(settings.cloud.model, time.time())   # fail fast on a missing model
-        prices = lambda now: Prices(*schedule.price_at(settings.cloud.model, now))
+    prices = price_function(settings)     # raises ConfigError on an unusable file
+    prices(time.time())                   # Prices(input=..., output=...) USD per token
 """
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gateway.config import ConfigError
-from gateway.routing.pricing import PriceSchedule, PriceScheduleError
+from gateway.config import ConfigError, Settings
+from gateway.routing.pricing import PriceFn, Prices, PriceSchedule, PriceScheduleError, flat_prices
 
 _ENV = "NETGPT_CLOUD_PRICE_SCHEDULE_FILE"
 
@@ -51,3 +49,19 @@ def load_price_schedule(path: Path | str | None) -> PriceSchedule | None:
         return PriceSchedule.from_dict(data)
     except PriceScheduleError as exc:
         raise ConfigError(f"{_ENV}: {path}: {exc}") from None
+
+
+def price_function(settings: Settings) -> PriceFn:
+    """USD per token at a unix time: the schedule file's, else the flat prices of the settings.
+
+    Raises ``ConfigError`` (naming the variable) when the schedule file is unusable or has no
+    prices for the cloud model."""
+    schedule = load_price_schedule(settings.cloud.price_schedule_file)
+    if schedule is None:
+        return flat_prices(settings.cloud.price_input_per_mtok, settings.cloud.price_output_per_mtok)
+    model = settings.cloud.model
+    try:
+        schedule.price_at(model, time.time())
+    except KeyError:
+        raise ConfigError(f"{_ENV}: no prices for the cloud model '{model}'") from None
+    return lambda now: Prices(*schedule.price_at(model, now))

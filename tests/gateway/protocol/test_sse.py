@@ -1,6 +1,6 @@
 import json
 
-from gateway.sse import completion_to_sse
+from gateway.protocol.sse import completion_to_sse
 
 COMPLETION = {
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",

@@ -1,5 +1,5 @@
 """Slow clients (NETGPT_CLIENT_TIMEOUT_S): headers that trickle in get a 408 from the protocol
-(gateway/http_deadline.py), a body that trickles in gets a 408 from the chat route; both are
+(gateway/server/header_deadline.py), a body that trickles in gets a 408 from the chat route; both are
 OpenAI envelopes and the connection is closed. A prompt client on the same server is unaffected."""
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway.api.chat import ChatFastLane
-from gateway.app import create_app
+from gateway.app import create_gateway
 from gateway.config import Settings
-from gateway.serve import client_deadline
+from gateway.server.header_deadline import client_deadline
 from tests.conftest import chat_body
-from tests.fakes.server import ServerThread
+from tests.support.server import ServerThread
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def server(make_settings: Callable[..., Settings]) -> Iterator[ServerThread]:
     settings = make_settings(client_timeout_s=0.5)
-    with ServerThread(ChatFastLane(create_app(settings)), lifespan="on", http=client_deadline(settings)) as srv:
+    with ServerThread(create_gateway(settings, tune_gc=False), lifespan="on", http=client_deadline(settings)) as srv:
         yield srv
 
 

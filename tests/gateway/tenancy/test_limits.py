@@ -1,4 +1,4 @@
-"""Laws of the per-key limits (gateway/routing/limits.py)."""
+"""Laws of the per-key limits (gateway/tenancy/limits.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.routing.limits import (
+from gateway.tenancy.limits import (
     BUDGET,
     REQUESTS,
     TOKENS,

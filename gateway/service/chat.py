@@ -23,16 +23,16 @@ from gateway.errors import GatewayError, UpstreamBusy, UpstreamError, both_faile
 from gateway.experts.router import ExpertRouter, Plan, no_expert_error
 from gateway.experts.slo import NO_SLO, Slo
 from gateway.metrics import GatewayMetrics
-from gateway.policy import RoutingPolicy
+from gateway.policy.inputs import LiveInputs
 from gateway.ports import CloudAnswer, CloudBackend, CloudStream, RecordSink
-from gateway.protocol import ChatCompletionRequest
-from gateway.records import RouteTrace, build_record
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.sse import DONE, completion_to_sse, error_event, event
 from gateway.routing.decision import Decision, decide
-from gateway.routing.limits import retry_after_header
 from gateway.routing.offload import offload_tool_definition, requests_offload, strip_offload
 from gateway.routing.schema_guard import SchemaCheck, ValidatorCache, check_tool_calls, tool_schemas
 from gateway.routing.score import DraftFeatures, logprob_summary, score
-from gateway.sse import DONE, completion_to_sse, error_event, event
+from gateway.service.trace import RouteTrace, build_record
+from gateway.tenancy.limits import retry_after_header
 
 log = logging.getLogger("netgpt.request")
 
@@ -84,7 +84,7 @@ class ChatService:
         *,
         experts: ExpertRouter,
         cloud: CloudBackend,
-        policy: RoutingPolicy,
+        policy: LiveInputs,
         metrics: GatewayMetrics,
         sink: RecordSink | None = None,
         budget: Budget | None = None,

@@ -12,7 +12,7 @@ On SIGTERM:
 
 A second SIGTERM during the drain window skips the rest of it. uvicorn installs its signal
 handlers before the app starts; :meth:`Drain.install` wraps uvicorn's SIGTERM handler once the
-lifespan startup has completed (``gateway.serve.FreezeAfterStartup``), in the worker's main
+lifespan startup has completed (``gateway.server.serve.FreezeAfterStartup``), in the worker's main
 thread. In a server run from another thread (tests) there is no signal to catch and
 :meth:`begin` is called directly.
 """

@@ -1,0 +1,3 @@
+from bench.fakes.upstream import main
+
+main()
