@@ -396,9 +396,9 @@ def scenario_settings(edge_url: str, cloud_url: str, data_dir: Path, redis_url: 
 @contextlib.contextmanager
 def check_stack(edge_root_url: str, edge_base_url: str, workdir: Path, redis_url: str | None) -> Iterator[dict[str, Any]]:
     """Fake cloud, fake vLLM, the gateway on the real edge, Prometheus scraping all of them."""
-    from edge_worker.fakes import FakeUpstream
+    from bench.fakes import FakeUpstream
     from tests.conftest import GatewayServer
-    from tests.fakes.server import ServerThread
+    from tests.support.server import ServerThread
 
     cloud = ServerThread(FakeUpstream(name="cloud", model="cloud-large", flavor="openai"))
     vllm_fake = ServerThread(FakeUpstream(name="vllm", model="edge-small", flavor="vllm"))
