@@ -22,17 +22,23 @@ from typing import Any
 import aiohttp
 import orjson
 
-from edge_worker.flavors import Flavor, detect_flavor, shape_request
+from edge_worker.flavors import (
+    Flavor,
+    detect_flavor,
+    recover_prefilled_call,
+    shape_request,
+    wants_prefill,
+)
 from gateway.config import EdgeSettings, Settings
 from gateway.errors import UpstreamError
-from gateway.ports import EdgeDraft
-from gateway.upstream_http import (
+from gateway.infra.upstream_http import (
     JSON_HEADERS,
     connector,
     parse_completion,
     status_error,
     transport_error,
 )
+from gateway.ports import EdgeDraft
 
 
 class EdgeClient:
@@ -47,6 +53,7 @@ class EdgeClient:
         self._configured_flavor = edge.flavor is not None
         self._detect_after = 0.0  # monotonic time of the next detection attempt
         self.call_prefill = edge.call_prefill
+        self.call_strategy = edge.call_strategy
         self.draft_max_tokens = edge.draft_max_tokens
         self.draft_stop = edge.draft_stop
         self._max_connections = edge.max_connections
@@ -83,6 +90,7 @@ class EdgeClient:
             body, flavor=self.flavor or "openai", model=self.model,
             top_logprobs=self.top_logprobs, draft_max_tokens=self.draft_max_tokens,
             call_prefill=self.call_prefill, stop=self.draft_stop,
+            call_strategy=self.call_strategy,
         )
 
     async def draft(self, body: dict[str, Any]) -> EdgeDraft:
@@ -105,6 +113,11 @@ class EdgeClient:
         if status >= 300:
             raise status_error("edge", status, raw, headers, self._secret)
         response = parse_completion("edge", raw, self._secret)
+        if self.flavor == "vllm" and self.call_strategy == "prefill" and wants_prefill(
+            body, self.call_prefill
+        ):
+            # vLLM's tool parser never sees the prefilled opener: a call may be left in content
+            response = recover_prefilled_call(response, self.call_prefill)
         return EdgeDraft(
             response=response,
             token_logprobs=token_logprobs(response),
