@@ -9,7 +9,9 @@ Public surface (import these names, not the modules)::
     model = VerifierModel.from_json(stored_text, edge_model=edge_model_name)
     s = model.score(x)                               # in [0, 1], pure Python
 
-``fit`` (numpy) turns logged (features, label) pairs into a model; ``to_json`` stores it.
+``fit`` (numpy) turns logged (features, label) pairs into a model; ``to_json`` stores it. The
+label: ``calls_cover(edge_calls, cloud_calls)`` (the edge made the cloud's calls; looser than
+``calibration.calls_agree`` where BFCL is looser too, and closer to ground truth).
 Feature meanings and the reason each is there: ``FEATURE_DOCS``.
 """
 
@@ -21,10 +23,12 @@ from gateway.routing.verifier.features import (
     REQUEST_FEATURES,
     LogprobSummary,
     RequestContext,
+    clear_caches,
     extract,
     features,
     prepare,
 )
+from gateway.routing.verifier.label import calls_cover
 from gateway.routing.verifier.model import (
     SCHEMA_VERSION,
     VerifierError,
@@ -43,6 +47,8 @@ __all__ = [
     "RequestContext",
     "VerifierError",
     "VerifierModel",
+    "calls_cover",
+    "clear_caches",
     "extract",
     "features",
     "fit",

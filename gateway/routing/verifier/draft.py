@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gateway.routing.verifier.text import content_stems, normalise, number_key, numbers, words
@@ -26,6 +27,33 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
+
+
+@lru_cache(maxsize=8192)
+def _name_stems(name: str) -> frozenset[str]:
+    return content_stems(words(name))
+
+
+@lru_cache(maxsize=1)
+def _interacting() -> tuple[tuple[str, int], ...]:
+    """(feature name, index of its request feature) of each no-call interaction."""
+    from gateway.routing.verifier.features import NO_CALL_INTERACTIONS, REQUEST_FEATURES
+
+    return tuple(
+        (f"draft_no_call_x_{name[4:]}", REQUEST_FEATURES.index(name))
+        for name in NO_CALL_INTERACTIONS
+    )
+
+
+@lru_cache(maxsize=1)
+def _draft_features() -> tuple[str, ...]:
+    from gateway.routing.verifier.features import DRAFT_FEATURES
+
+    return DRAFT_FEATURES
+
+
+def clear_caches() -> None:
+    _name_stems.cache_clear()
 
 
 def _share(part: float, whole: float, default: float) -> float:
@@ -108,44 +136,55 @@ class DraftStats:
         no_call = 1.0 if n == 0 else 0.0
         written = ctx.written
         used = sum(1 for w in written if w in self.used_numbers)
-        return (
-            no_call,
-            no_call * best_overlap,
-            math.log1p(n),
-            _share(n, tools, 0.0),
-            float(max(-3, min(3, n - 1 - ctx.enumeration))) if n else 0.0,
-            _share(self.bad_arguments, n, 0.0),
-            _share(self.unknown_tool, n, 0.0),
-            _share(self.duplicates, n, 0.0),
-            _share(len(self.distinct), tools, 0.0),
-            _share(self.missing_required, self.required, 0.0),
-            _share(self.unknown_params, self.arguments, 0.0),
-            _share(self.optional_filled, self.optional, 0.0),
-            _share(self.type_mismatch, self.typed, 0.0),
-            _share(self.enum_violation, self.enums, 0.0),
-            _share(self.grounded, self.values, 1.0),
-            _share(self.strings_grounded, self.strings, 1.0),
-            _share(self.nums_grounded, self.nums, 1.0),
-            _share(used, len(written), 1.0),
-            _share(self.overlap, n, 0.0),
-            _share(self.best, n, 0.0),
-            _share(self.name_overlap, n, 0.0),
-            _share(self.coverage, n, 0.0),
-            _share(self.shared, n, 0.0),
-            _share(self.jaccard, n, 0.0),
-            _share(self.param_names_asked, self.param_names, 0.0),
-            _share(self.required_grounded, self.required_values, 1.0),
-            float(max(-3, min(3, len(self.numeric_values) - len(written)))),
-            _share(self.optional_ungrounded, self.optional_values, 0.0),
-            math.log1p(self.values - self.grounded),
-            _share(len(ctx.names & self.value_words), len(ctx.names), 1.0),
-            _share(self.nums_literal, self.nums, 1.0),
-            math.log1p(_share(self.arguments, n, 0.0)),
-            math.log1p(_share(self.string_chars, self.strings, 0.0)),
-            _share(self.long_strings, self.strings, 0.0),
-            _share(self.nested, self.arguments, 0.0),
-            _share(self.empty, self.leaves, 0.0),
-        )
+        values = {
+            "draft_no_call": no_call,
+            "draft_no_call_x_overlap": no_call * best_overlap,
+            "draft_calls": math.log1p(n),
+            "draft_calls_per_tool": _share(n, tools, 0.0),
+            "draft_calls_minus_enumeration": float(max(-3, min(3, n - 1 - ctx.enumeration)))
+            if n
+            else 0.0,
+            "draft_bad_arguments": _share(self.bad_arguments, n, 0.0),
+            "draft_unknown_tool": _share(self.unknown_tool, n, 0.0),
+            "draft_duplicate_calls": _share(self.duplicates, n, 0.0),
+            "draft_distinct_tools": _share(len(self.distinct), tools, 0.0),
+            "draft_missing_required": _share(self.missing_required, self.required, 0.0),
+            "draft_unknown_params": _share(self.unknown_params, self.arguments, 0.0),
+            "draft_optional_filled": _share(self.optional_filled, self.optional, 0.0),
+            "draft_type_mismatch": _share(self.type_mismatch, self.typed, 0.0),
+            "draft_enum_violation": _share(self.enum_violation, self.enums, 0.0),
+            "draft_values_grounded": _share(self.grounded, self.values, 1.0),
+            "draft_strings_grounded": _share(self.strings_grounded, self.strings, 1.0),
+            "draft_numbers_grounded": _share(self.nums_grounded, self.nums, 1.0),
+            "draft_request_numbers_used": _share(used, len(written), 1.0),
+            "draft_chosen_overlap": _share(self.overlap, n, 0.0),
+            "draft_chosen_is_best": _share(self.best, n, 0.0),
+            "draft_chosen_name_overlap": _share(self.name_overlap, n, 0.0),
+            "draft_chosen_coverage": _share(self.coverage, n, 0.0),
+            "draft_chosen_shared_words": _share(self.shared, n, 0.0),
+            "draft_chosen_jaccard": _share(self.jaccard, n, 0.0),
+            "draft_param_names_asked": _share(self.param_names_asked, self.param_names, 0.0),
+            "draft_required_grounded": _share(self.required_grounded, self.required_values, 1.0),
+            "draft_numeric_surplus": float(
+                max(-3, min(3, len(self.numeric_values) - len(written)))
+            ),
+            "draft_optional_ungrounded": _share(
+                self.optional_ungrounded, self.optional_values, 0.0
+            ),
+            "draft_ungrounded_values": math.log1p(self.values - self.grounded),
+            "draft_request_names_used": _share(
+                len(ctx.names & self.value_words), len(ctx.names), 1.0
+            ),
+            "draft_numbers_literal": _share(self.nums_literal, self.nums, 1.0),
+            "draft_args_per_call": math.log1p(_share(self.arguments, n, 0.0)),
+            "draft_value_length": math.log1p(_share(self.string_chars, self.strings, 0.0)),
+            "draft_long_values": _share(self.long_strings, self.strings, 0.0),
+            "draft_nested_values": _share(self.nested, self.arguments, 0.0),
+            "draft_empty_values": _share(self.empty, self.leaves, 0.0),
+        }
+        for name, i in _interacting():
+            values[name] = no_call * ctx.vector[i]
+        return tuple(values[name] for name in _draft_features())
 
 
 def _as_number(text: str) -> float | None:
@@ -190,7 +229,7 @@ def _ground_leaf(stats: DraftStats, ctx: RequestContext, leaf: Any) -> None:
         stats.value_words.update(tokens)
     as_number = _as_number(leaf) if found else None
     if (
-        (text and f" {text} " in f" {ctx.text} ")
+        (text and f" {text} " in ctx.text)
         or (tokens and all(t in ctx.vocabulary for t in tokens))
         or (as_number is not None and number_key(as_number) in ctx.numbers)
     ):
@@ -237,7 +276,7 @@ def _add_call(
             stats.enums += 1
             stats.enum_violation += value not in enum
         stats.param_names += 1
-        stats.param_names_asked += bool(content_stems(words(name)) & ctx.stems)
+        stats.param_names_asked += bool(_name_stems(name) & ctx.stems)
         before = stats.grounded, stats.values
         for leaf in _leaves(value):
             if stats.leaves >= _MAX_LEAVES:

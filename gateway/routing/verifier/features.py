@@ -23,6 +23,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gateway.routing.verifier.draft import DraftStats, draft_stats
@@ -88,6 +89,24 @@ DRAFT_DOCS: dict[str, str] = {
     "draft_nested_values": "share of arguments holding an object or array",
     "draft_empty_values": "share of values that are empty strings or null",
 }
+# a linear model cannot tell "no call, and a tool fits" from "no call, nothing fits" without
+# products: each is the draft_no_call indicator times one request feature
+NO_CALL_INTERACTIONS = (
+    "req_tools",
+    "req_words",
+    "req_numbers",
+    "req_enumeration",
+    "req_overlap_margin",
+    "req_name_overlap",
+    "req_coverage",
+    "req_shared_words",
+)
+DRAFT_DOCS.update(
+    {
+        f"draft_no_call_x_{name[4:]}": f"draft_no_call × {name}: a missed call looks like this"
+        for name in NO_CALL_INTERACTIONS
+    }
+)
 LOGPROB_DOCS: dict[str, str] = {
     "lp_present": "1 when the edge returned log-probs (the other lp_ features are 0 otherwise)",
     "lp_mean": "mean token log-prob of the draft, clipped to [-20, 0]",
@@ -125,7 +144,7 @@ class ToolInfo:
 class RequestContext:
     """The request side, computed once per request (``prepare``)."""
 
-    text: str  # normalised conversation text, for substring tests
+    text: str  # normalised conversation text with a space at each end, for substring tests
     vocabulary: frozenset[str]  # every word of the conversation
     stems: frozenset[str]  # content stems of the conversation
     numbers: frozenset[float]  # every reading of every number in the conversation (number_key)
@@ -152,6 +171,26 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
+def _tool_stems(
+    name: str, description: str, params: tuple[str, ...]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(stems of name + description + parameter names, stems of the name). Memoised: clients
+    send the same tools request after request, and tokenising descriptions is most of the
+    request side's cost."""
+    return content_stems(words(f"{name} {description} {' '.join(params)}")), content_stems(
+        words(name)
+    )
+
+
+def clear_caches() -> None:
+    """Forget memoised tool and name tokenisations (for cold-start timings)."""
+    from gateway.routing.verifier.draft import clear_caches as clear_draft
+
+    _tool_stems.cache_clear()
+    clear_draft()
+
+
 def _tool_info(tool: Mapping[str, Any]) -> ToolInfo | None:
     function = tool.get("function", tool)
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
@@ -163,11 +202,12 @@ def _tool_info(tool: Mapping[str, Any]) -> ToolInfo | None:
     required = params.get("required")
     name = function["name"]
     description = function.get("description")
-    text = f"{name} {description if isinstance(description, str) else ''} {' '.join(props)}"
+    description = description if isinstance(description, str) else ""
+    stems, name_stems = _tool_stems(name, description, tuple(str(p) for p in props))
     return ToolInfo(
         name=name,
-        stems=content_stems(words(text)),
-        name_stems=content_stems(words(name)),
+        stems=stems,
+        name_stems=name_stems,
         properties=props,
         required=frozenset(r for r in required if isinstance(r, str))
         if isinstance(required, list)
@@ -190,8 +230,8 @@ def prepare(
         t for m, t in zip(messages, texts, strict=False) if m.get("role") in ("user", None)
     ) or " ".join(texts)
     every = " ".join(texts)
-    tokens = words(every)
     asked_tokens = words(asked)
+    tokens = asked_tokens if every == asked else words(every)
     stems = content_stems(asked_tokens)
     infos = {i.name: i for i in (_tool_info(t) for t in tools if isinstance(t, Mapping)) if i}
     overlap = {name: _overlap(stems, info.stems) for name, info in infos.items()}
@@ -205,6 +245,7 @@ def prepare(
         default=0.0,
     )
     found = numbers(asked)
+    readings = found if every == asked else numbers(every)
     shared = {n: len(stems & i.stems) for n, i in infos.items()}
     coverage = {n: shared[n] / len(stems) if stems else 0.0 for n in infos}
     vector = (
@@ -221,10 +262,10 @@ def prepare(
         math.log1p(len(texts)),
     )
     return RequestContext(
-        text=normalise(every),
+        text=f" {normalise(every)} ",
         vocabulary=frozenset(tokens),
         stems=stems,
-        numbers=frozenset(number_key(v) for v in numbers(every)),
+        numbers=frozenset(number_key(v) for v in readings),
         written=tuple(dict.fromkeys(number_key(v) for v in numbers(asked, extended=False))),
         names=frozenset(proper_names(asked)),
         enumeration=enumeration,

@@ -193,3 +193,30 @@ def test_request_part_is_the_same_whatever_the_draft():
     b = features(ctx, [call("stock_price_get", {"ticker": "X"})])
     n = len(REQUEST_FEATURES)
     assert a[:n] == b[:n] == ctx.vector and a[n:] != b[n:]
+
+
+def test_calls_cover_is_looser_than_identity_where_bfcl_is():
+    from gateway.routing.verifier import calls_cover
+
+    cloud = [call("weather_forecast_get", {"city": "new york", "days": 3})]
+    assert calls_cover(
+        [call("weather_forecast_get", {"city": "New York", "days": 3.0, "unit": "c"})], cloud
+    )
+    assert not calls_cover([call("weather_forecast_get", {"city": "Boston", "days": 3})], cloud)
+    assert not calls_cover([call("weather_forecast_get", {"city": "new york"})], cloud)
+    assert not calls_cover(cloud + cloud, cloud)  # a call too many
+    assert not calls_cover([call("stock_price_get", {"city": "new york", "days": 3})], cloud)
+    assert not calls_cover([call("weather_forecast_get", "{bad")], cloud)
+    assert calls_cover(None, [])  # neither calls
+    two = [call("f", {"a": 1}), call("f", {"a": 2})]
+    assert calls_cover(list(reversed(two)), two)  # any order, each call matched once
+    assert not calls_cover([call("f", {"a": 1}), call("f", {"a": 1})], two)
+
+
+def test_no_call_interactions_copy_the_request_feature_only_without_a_call():
+    none = named(extract(ASK, TOOLS, []))
+    some = named(extract(ASK, TOOLS, [call("weather_forecast_get", {"city": "Paris", "days": 3})]))
+    for name in ("shared_words", "coverage", "numbers", "tools"):
+        assert none[f"draft_no_call_x_{name}"] == none[f"req_{name}"]
+        assert some[f"draft_no_call_x_{name}"] == 0.0
+    assert none["req_shared_words"] > 0
