@@ -15,7 +15,8 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -42,12 +43,23 @@ from gateway.network.static import StaticNetwork
 from gateway.policy.calibration_store import CalibrationHolder
 from gateway.policy.inputs import LiveInputs
 from gateway.policy.prices import price_function
-from gateway.ports import NetworkView
+from gateway.ports import Background, NetworkView
 from gateway.routing.state import LinkEstimate
 from gateway.server.asgi import GC_THRESHOLDS, FreezeAfterStartup
 from gateway.server.drain import Drain
 from gateway.service.chat import ChatService
 from gateway.tenancy import Tenancy
+
+if TYPE_CHECKING:  # the adapters are imported where they are built, in the lifespan
+    from redis.asyncio import Redis
+
+    from cloud_adapter.client import CloudClient
+    from edge_worker.client import EdgeClient
+    from gateway.dataset.writer import DatasetWriter
+    from gateway.experts.load import LiveLoad
+    from gateway.experts.quality import QualityHolder
+    from gateway.experts.router import ExpertRouter
+    from gateway.policy.budget_store import BudgetController
 
 log = logging.getLogger("netgpt.app")
 
@@ -89,9 +101,9 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
         docs_url="/docs",
         redoc_url=None,
     )
+    # what exists before the lifespan runs; the rest is ``app.state.runtime`` (:class:`Runtime`)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.client_keys = settings.client_keys()
     app.state.tenancy = Tenancy(settings, metrics)
     app.state.cors = bool(settings.tenancy.cors_origins)
     if settings.tenancy.cors_origins:  # off unless NETGPT_CORS_ORIGINS names the origins
@@ -116,14 +128,46 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     return app
 
 
+@dataclass(slots=True)
+class Runtime:
+    """The typed application state built in the lifespan (``app.state.runtime``): every
+    component the routes reach, and the background ones in the order they start."""
+
+    network: NetworkView
+    redis: Redis | None
+    budget: BudgetController
+    dataset: DatasetWriter | None
+    calibration: CalibrationHolder
+    inputs: LiveInputs
+    edge_clients: dict[str, EdgeClient]
+    edge: EdgeClient  # readiness and the edge-model switch: the first expert's client
+    expert_load: LiveLoad
+    quality: QualityHolder
+    experts: ExpertRouter
+    cloud: CloudClient
+    service: ChatService
+    background: list[Background] = field(default_factory=list)
+
+
+def runtime(app: Any) -> Runtime:
+    """The started application's runtime (the lifespan has run)."""
+    value: Runtime = app.state.runtime
+    return value
+
+
 async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     from cloud_adapter.client import CloudClient
+    from edge_worker.client import EdgeClient
     from gateway.dataset.writer import DatasetWriter
+    from gateway.experts.config import load_experts
+    from gateway.experts.load import LiveLoad
+    from gateway.experts.quality import QualityHolder
+    from gateway.experts.router import ExpertRouter
+    from gateway.experts.shared import SharedInFlight
+    from gateway.infra.tasks import BackgroundTask
     from gateway.network import NetworkMonitor
     from gateway.policy.budget_store import BudgetController
 
-    state = app.state
-    state.tasks = []
     r = settings.routing
     network: NetworkView
     if settings.network.probes_enabled:
@@ -132,92 +176,57 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         network = StaticNetwork(LinkEstimate(r.static_rtt_s, r.static_bandwidth_bytes_per_s))
         metrics.network_rtt.labels("cloud").set(r.static_rtt_s)
         metrics.network_bandwidth.labels("cloud").set(r.static_bandwidth_bytes_per_s)
-    state.network = network
-
-    state.redis = None
-    state.key_limits = None
+    redis = None
+    background: list[Background] = [network] if isinstance(network, NetworkMonitor) else []
     if settings.redis_url is not None:
-        state.redis = redis_from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-        # per-key limits shared by every replica
-        state.key_limits = state.tenancy.use_redis(state.redis)
-    state.budget = BudgetController(settings, metrics, state.redis)
-    state.dataset = DatasetWriter(settings, metrics) if settings.dataset.enabled else None
-    state.calibration = CalibrationHolder(settings, metrics)
-    state.calibration.load()
-
+        redis = redis_from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        background.append(app.state.tenancy.use_redis(redis))  # per-key limits for every replica
+    budget = BudgetController(settings, metrics, redis)
+    dataset = DatasetWriter(settings, metrics) if settings.dataset.enabled else None
+    calibration = CalibrationHolder(settings, metrics)
+    calibration.load()
     prices = price_function(settings)
-    policy = LiveInputs(
-        settings,
-        network,
-        calibrator=state.calibration,
-        prices=prices,
-        multiplier=state.budget.multiplier,
-    )
-    state.policy = policy
-    await _start_experts(state, settings, metrics)
-    state.cloud = CloudClient(settings, price=prices)
-    state.service = ChatService(
-        settings,
-        experts=state.experts,
-        cloud=state.cloud,
-        policy=policy,
-        metrics=metrics,
-        sink=state.dataset,
-        budget=state.budget,
-    )
-    for component in (network, state.budget, state.dataset, state.key_limits):
-        start = getattr(component, "start", None)
-        if component is not None and start is not None:
-            await start()
-
-
-async def _start_experts(state: Any, settings: Settings, metrics: GatewayMetrics) -> None:
-    """The edge experts (one per ``[[expert]]`` of NETGPT_EDGE_EXPERTS_FILE, else the one edge),
-    a client each, their live load (scraped; shared through Redis), quality and the router."""
-    import asyncio
-
-    from edge_worker.client import EdgeClient
-    from gateway.experts.config import load_experts
-    from gateway.experts.load import LiveLoad
-    from gateway.experts.quality import QualityHolder
-    from gateway.experts.router import ExpertRouter
-    from gateway.experts.shared import SharedInFlight
-
+    inputs = LiveInputs(settings, network, calibrator=calibration, prices=prices,
+                        multiplier=budget.multiplier)
     experts = load_experts(settings)
     clients = {e.name: EdgeClient(e.edge) for e in experts}
-    state.edge_clients = clients
-    state.edge = clients[experts[0].name]  # readiness and the edge-model switch: the first one
-    state.expert_load = LiveLoad(experts, settings.experts, metrics)
-    state.quality = QualityHolder([tag for e in experts for tag in e.config.tags])
-    state.experts = ExpertRouter(settings, experts, clients, state.expert_load, state.quality, metrics)
-    await state.expert_load.start()
-    state.shared_in_flight = state.quality_task = None
-    if state.redis is not None:
-        state.shared_in_flight = SharedInFlight(state.redis, state.expert_load, settings.experts)
-        await state.shared_in_flight.start()
+    load = LiveLoad(experts, settings.experts, metrics)
+    quality = QualityHolder([tag for e in experts for tag in e.config.tags])
+    router = ExpertRouter(settings, experts, clients, load, quality, metrics)
+    cloud = CloudClient(settings, price=prices)
+    service = ChatService(settings, experts=router, cloud=cloud, inputs=inputs, metrics=metrics,
+                          sink=dataset, budget=budget)
+    background += [budget, load]
+    if redis is not None:  # in-flight counts shared between replicas
+        background.append(SharedInFlight(redis, load, settings.experts))
     if len(experts) > 1:  # quality per expert only weighs between several
-        refit = state.quality.refit(state.redis, settings.dataset.stream_key, settings.data_dir)
-        state.quality_task = asyncio.get_running_loop().create_task(refit)
+        background.append(
+            BackgroundTask(lambda: quality.refit(redis, settings.dataset.stream_key, settings.data_dir))
+        )
+    if dataset is not None:
+        background.append(dataset)  # last: stopped last, after everything that submits records
+    app.state.runtime = Runtime(
+        network=network, redis=redis, budget=budget, dataset=dataset, calibration=calibration,
+        inputs=inputs, edge_clients=clients, edge=clients[experts[0].name], expert_load=load,
+        quality=quality, experts=router, cloud=cloud, service=service, background=background,
+    )
+    for component in background:
+        await component.start()
 
 
 async def _stop(app: FastAPI) -> None:
-    state = app.state
+    rt = runtime(app)
     try:  # should a stop here fail, the dataset queue is still flushed
-        await state.service.drain()
-        await state.expert_load.stop()
-        if state.quality_task is not None:
-            state.quality_task.cancel()
-        if state.shared_in_flight is not None:
-            await state.shared_in_flight.stop()
-        for component in (state.network, state.budget, state.key_limits):
-            stop = getattr(component, "stop", None)
-            if stop is not None:
-                await stop()
-        for client in (*state.edge_clients.values(), state.cloud):
-            await client.aclose()
+        await rt.service.drain()
+        for component in reversed(rt.background):
+            if component is not rt.dataset:
+                await component.stop()
+        for edge in rt.edge_clients.values():
+            await edge.aclose()
+        await rt.cloud.aclose()
     finally:
-        if state.dataset is not None:
+        if rt.dataset is not None:
             # last: every record the service accepted goes to Redis or the spool
-            await state.dataset.stop()
-        if state.redis is not None:
-            await state.redis.aclose()
+            await rt.dataset.stop()
+        if rt.redis is not None:
+            await rt.redis.aclose()

@@ -96,3 +96,13 @@ class RecordSink(Protocol):
     def submit(self, record: dict[str, Any]) -> None:
         """Queue a dataset record; never blocks the request path."""
         ...
+
+
+class Background(Protocol):
+    """A component with work of its own in the background (probes, scrapes, flushes): the
+    composition root starts each in the lifespan and stops each, in reverse order, at
+    shutdown; ``stop`` never hangs (``gateway.infra.tasks.cancel_and_wait``)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

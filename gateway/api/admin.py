@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.deps import runtime
 from gateway.errors import GatewayError, UpstreamError
 
 REFERENCE_REQUEST_BYTES = 2000  # τ in /v1/router/state is shown for a request of this size
@@ -68,9 +69,10 @@ async def readyz(request: Request) -> Response:
         body = {"ready": False, "draining": True, "upstreams": {}}
         return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     timeout = state.settings.network.probe_timeout_s
+    rt = runtime(request)
     results = dict(
         await asyncio.gather(
-            _probe("edge", state.edge.ping, timeout), _probe("cloud", state.cloud.ping, timeout)
+            _probe("edge", rt.edge.ping, timeout), _probe("cloud", rt.cloud.ping, timeout)
         )
     )
     ready = all(item["ok"] for item in results.values())
@@ -93,7 +95,7 @@ async def metrics(request: Request, _auth: Annotated[None, Depends(metrics_auth)
 @router.get("/v1/models")
 async def models(request: Request, _auth: Authorized) -> dict[str, Any]:
     """``auto`` lets the router decide; ``edge`` and ``cloud`` (or the upstream names) force a route."""
-    service = request.app.state.service
+    service = runtime(request).service
     created = int(request.app.state.started_at)
     names = ["auto", "edge", "cloud", service.edge_model, service.cloud_model]
     seen: list[str] = []
@@ -109,13 +111,13 @@ async def models(request: Request, _auth: Authorized) -> dict[str, Any]:
 @router.get("/v1/router/state")
 async def router_state(request: Request, _auth: Admin) -> dict[str, Any]:
     """Live routing inputs: network per target, τ for a reference request, budget, calibration."""
-    state = request.app.state
-    policy = state.policy
+    state = runtime(request)
+    policy = state.inputs
     snapshot = policy.network.snapshot()
     terms = policy.threshold_for(REFERENCE_REQUEST_BYTES, snapshot)
     price = policy.prices()
     params = policy.params
-    budget = state.budget.state() if state.budget is not None else {"multiplier": 0.0, "cloud_share": None}
+    budget = state.budget.state()
     details = getattr(policy.network, "state", None)  # live monitor: probe URLs, samples, errors
     network = details() if callable(details) else snapshot.as_dict()
     return {
@@ -152,11 +154,12 @@ async def switch_edge_model(
 ) -> dict[str, Any]:
     """Send edge requests to another served model (e.g. a LoRA adapter just loaded into vLLM)
     and refit the score calibration: the router and the edge are updated together."""
-    state = request.app.state
+    state = runtime(request)
+    settings = request.app.state.settings
     previous = state.service.edge_model
     state.service.edge_model = body.model
     state.edge.model = body.model
-    if body.model != previous and state.settings.calibration.required:
+    if body.model != previous and settings.calibration.required:
         # the previous model's fit says nothing of the new one: no draft is trusted until a refit
         state.calibration.clear()
     refit = await state.calibration.refit(state.redis) if body.refit_calibration else None

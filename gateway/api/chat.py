@@ -18,14 +18,15 @@ from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.api.encode import chat_response
 from gateway.api.errors import envelope_response, unexpected_error_handler
 from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTimeout, ShuttingDown
 from gateway.experts.slo import parse_slo
 from gateway.protocol.chat import parse_request
-from gateway.service.chat import ChatService, RequestInfo
+from gateway.service import ChatService, RequestInfo
 
 log = logging.getLogger("netgpt.content")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -81,7 +82,7 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> by
 
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
-    service: ChatService = state.service
+    service: ChatService = state.runtime.service
     rid = request_id(request)
     tenancy = state.tenancy
     try:
@@ -106,14 +107,10 @@ async def chat_completions(request: Request) -> Response:
         info = RequestInfo(rid, len(body), slo=slo)
         if not principal.limits.unlimited:
             info.on_usage = partial(tenancy.charge, principal)
-        result = await service.handle(raw, parsed, info)
+        outcome = await service.handle(raw, parsed, info)
     finally:
         state.metrics.in_flight.dec()
-    if result.stream is not None:
-        return StreamingResponse(
-            result.stream, result.status, result.headers, media_type=result.media_type
-        )
-    return Response(result.body, result.status, result.headers, media_type=result.media_type)
+    return chat_response(outcome)
 
 
 CHAT_PATH = "/v1/chat/completions"

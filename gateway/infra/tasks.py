@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[object] | None], rounds: int = 100) -> None:
@@ -27,3 +28,18 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object] | None], rounds: 
         if task.done() and not task.cancelled():
             with contextlib.suppress(Exception):
                 task.result()
+
+
+class BackgroundTask:
+    """One coroutine run as a background component (``gateway.ports.Background``): started in
+    the lifespan, cancelled through :func:`cancel_and_wait` at shutdown."""
+
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        self._run = run
+        self._task: asyncio.Task[object] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        await cancel_and_wait([self._task])

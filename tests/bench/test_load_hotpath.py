@@ -117,7 +117,7 @@ async def test_fast_lane_turns_an_unexpected_error_into_the_500_envelope(both_ap
     async def broken(*_args: Any) -> None:
         raise RuntimeError("secret-ish detail that must not leak")
 
-    monkeypatch.setattr(app.state.service, "handle", broken)
+    monkeypatch.setattr(app.state.runtime.service, "handle", broken)
     b = await fast.post("/v1/chat/completions", json=chat_body(), headers=AUTH)
     assert b.status_code == 500
     assert "secret-ish" not in b.text and "Traceback" not in b.text

@@ -34,7 +34,7 @@ async def test_shadow_calls_never_delay_the_client_and_are_logged(
     await wait_for(lambda: gw.sample("netgpt_shadow_requests_total", {"outcome": "ok"}) == 1)
     assert len(cloud_fake.requests) == 1
     assert gw.sample("netgpt_requests_total", {"route": "edge", "reason": "score_above_threshold", "status": "200"}) == 1
-    await gw.app.state.dataset.stop()  # flush to the spool (no Redis configured)
+    await gw.app.state.runtime.dataset.stop()  # flush to the spool (no Redis configured)
     records = list(spool_records(settings.data_dir))
     assert [r["kind"] for r in records] == ["shadow"]
     assert records[0]["edge_draft"]["schema_valid"] is True
@@ -105,7 +105,7 @@ async def test_edge_model_switch_refits_calibration_on_fresh_records(
     calibration = resp.json()["calibration"]
     assert calibration["refit"] is True and calibration["fitted"] is True
     assert calibration["n"] == 24
-    holder = gw.app.state.calibration
+    holder = gw.app.state.runtime.calibration
     assert holder(0.95) > 0.9 and holder(0.05) < 0.1, "confident drafts agreed, unsure ones did not"
     state = (await gw.http.get("/v1/router/state")).json()
     assert state["calibration"]["fitted"] is True and state["calibration"]["age_s"] < 60

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.conftest import CLOUD_KEY, GatewayServer, chat_body
-from tests.gateway.dataset.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 KEY = "netgpt:pairs"
 LANES = 8
@@ -42,7 +42,7 @@ def test_1000_cloud_requests_through_a_redis_outage(
             client.close()  # reconnects on next use; survives the restart
 
     with GatewayServer(settings) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as http:
-        writer = gateway.app.state.dataset
+        writer = gateway.app.state.runtime.dataset
 
         def send(i: int) -> None:
             response = http.post(
