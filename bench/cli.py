@@ -14,7 +14,7 @@ SUBCOMMANDS: dict[str, str] = {
     "routing": "bench.routing.cli",
     "load": "bench.load.cli",
     "experts": "bench.experts.cli",
-    "testbed": "bench.experts_testbed.cli",
+    "testbed": "bench.experts.testbed.cli",
     "edge-signal": "bench.edge_signal.cli",
 }
 

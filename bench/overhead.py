@@ -3,7 +3,7 @@
     python -m bench.overhead --requests 4000 --concurrency 8
 
 Starts the fake vLLM upstream (edge) and the fake OpenAI upstream (cloud) and the gateway
-(``netgpt serve``) as separate processes on loopback (``bench.load.procs``), then sends the same tool-calling request
+(``netgpt serve``) as separate processes on loopback (``bench.common.procs``), then sends the same tool-calling request
 alternately in rounds (direct, gateway) from one aiohttp client and prints p50/p99 of each and
 the difference. Where ``taskset`` exists, the gateway is pinned to CPU 0 and everything else to
 CPU 1. The upstream is a fake that answers at once, so the figures are the gateway's own cost.
@@ -25,9 +25,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.load import procs
-from bench.load.bodies import request_body
-from bench.load.procs import free_port
+from bench.common import procs
+from bench.common.bodies import request_body
+from bench.common.procs import free_port
 
 # the load benchmark's tool-calling request (~1.7 KB, three tools, a second turn)
 BODY = request_body("auto")

@@ -27,9 +27,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.load import procs
-from bench.load.bodies import request_body
-from bench.load.procs import free_port
+from bench.common import procs
+from bench.common.bodies import request_body
+from bench.common.procs import free_port
 
 KEY = "ngk-bench-tenancy-key-0123456789abcdefghijklmnopqrstuv"
 BODY = orjson.dumps(request_body("auto"))

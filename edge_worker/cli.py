@@ -29,7 +29,7 @@ from edge_worker.http_json import CallFailed, call
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     edge = subparsers.add_parser(
-        "edge", help="the edge model server: install/run a local llama.cpp edge, load a LoRA adapter",
+        "edge", help="the edge model server: install/run a local llama.cpp edge, check it, load a LoRA adapter",
         description="Operate the edge model server: a local llama.cpp edge (install, run) or "
                     "a running vLLM / llama.cpp server (load-adapter).",
     )
@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     register_llamacpp(sub)  # install, run: a local llama.cpp edge
     _add_engine(sub.choices["install"], sub.choices["run"])
+    from edge_worker.check.cli import register as register_check
+
+    register_check(sub)  # check: handwritten requests through the gateway, model=edge
     load = sub.add_parser(
         "load-adapter",
         help="load a LoRA adapter into the running vLLM and switch the gateway to it",

@@ -9,24 +9,43 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
 # command group -> module with register(subparsers). Add a line to add a command group.
 COMMANDS: dict[str, str] = {
     "serve": "gateway.server.serve",
-    "bench": "bench.cli",
     "dataset": "gateway.dataset.cli",
     "calibrate": "gateway.policy.calibrate_cli",
     "train": "edge_worker.training.cli",
     "edge": "edge_worker.cli",
-    "demo": "bench.demo.cli",
-    "loop": "bench.loop.cli",
+    "learn": "edge_worker.learning.cli",
     "keys": "gateway.tenancy.cli",
+}
+# Benchmark and demo commands: registered only when the source tree's bench package is
+# importable (a development checkout), so an installed gateway never needs or loads bench.
+# Until one of them runs, each is a stub with its one-line help: building the parser (for
+# `netgpt serve` or `netgpt --help`) imports no bench module.
+BENCH_COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("bench.cli", "benchmarks: routing, load, experts, testbed, edge-signal"),
+    "demo": ("bench.demo.cli", "live demo: the real gateway between replayed edge/cloud models "
+                               "on a real network trace"),
+    "loop": ("bench.loop.cli", "the learning-loop benchmark on BFCL with the real edge: "
+                               "traffic -> Redis -> export -> train -> ship -> measure"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def bench_available() -> bool:
+    """True when ``bench`` can be imported (found, not imported: that stays for its commands)."""
+    try:
+        return importlib.util.find_spec("bench") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; ``command``: the bench command about to run, registered in full."""
     parser = argparse.ArgumentParser(
         prog="netgpt",
         description=(
@@ -39,12 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():
         importlib.import_module(module).register(sub)
+    if bench_available():
+        for name, (module, help_text) in BENCH_COMMANDS.items():
+            if name == command:
+                importlib.import_module(module).register(sub)
+            else:
+                sub.add_parser(name, help=help_text)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (the top level takes no option but -h)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(args_list))
+    args = parser.parse_args(args_list)
     try:
         code = args.func(args)
     except KeyboardInterrupt:

@@ -22,8 +22,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench.demo.answers import Replay
-from bench.demo.check import is_correct
+from bench.common.answers import Replay
+from bench.common.correct import is_correct
 
 AZURE_FILE = "workloads/AzureLLMInferenceTrace_conv.csv"
 

@@ -24,7 +24,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from bench.demo.network import LinkSample
+from bench.common.network import LinkSample
 
 _READ = 16 * 1024
 # serialise in pieces of at most this many seconds of transfer, so a slow link still streams

@@ -34,15 +34,15 @@ import uvicorn
 from rich.console import Console
 from rich.live import Live
 
-from bench.demo.answers import Replay, build_replays
+from bench.common.answers import Replay, build_replays
+from bench.common.bfcl import DataError, check_data_dir, default_data_dir, load_requests
+from bench.common.cloud_replay import ReplayUpstream
+from bench.common.network import Schedule, synthetic_schedule, trace_schedule
 from bench.demo.load import LoadGenerator, Stats, azure_gaps, poisson_gaps
-from bench.demo.network import Schedule, synthetic_schedule, trace_schedule
 from bench.demo.proxy import ShapingProxy
-from bench.demo.replay import ReplayUpstream
 from bench.demo.synthetic import synthetic_requests
 from bench.demo.view import DemoInfo, dashboard, status_line, summary
 from bench.demo.watch import GatewayWatch
-from bench.routing.data import DataError, check_data_dir, default_data_dir, load_requests
 
 log = logging.getLogger("netgpt.demo")
 HOST = "127.0.0.1"
@@ -199,7 +199,7 @@ async def _shutdown(running: _Running | None, force: bool) -> None:
 def gateway_settings(opts: Options, edge_url: str, cloud_url: str, run_dir: Path) -> Any:
     """The gateway's settings for the demo; anything not set here comes from NETGPT_* as usual
     (NETGPT_REDIS_URL included), except keys, which would only stand in the way on loopback."""
-    from bench.routing.costs import LIST_PRICES
+    from bench.common.costs import LIST_PRICES
     from gateway.config import (
         BudgetSettings,
         CalibrationSettings,

@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from bench.routing.data import Outcome, Request
+from bench.common.bfcl import Outcome, Request
 
 Gen = Callable[[random.Random], tuple[str, dict[str, Any]]]
 _CITIES = ["Lisbon", "Osaka", "Nairobi", "Quito", "Tallinn", "Perth", "Montreal", "Seville"]

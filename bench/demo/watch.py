@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.demo.network import Schedule
+from bench.common.network import Schedule
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.edge_signal.features import FEATURES
-from bench.edge_signal.stats import (
+from bench.common.stats import (
     AucCI,
     BoolArray,
     FloatArray,
@@ -23,6 +22,7 @@ from bench.edge_signal.stats import (
     proportion_ci,
     split_mask,
 )
+from bench.edge_signal.features import FEATURES
 
 ALL = "all"
 SINGLE = "single_call"  # simple + multiple_function: one call is the right answer

@@ -120,9 +120,9 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         TimeRemainingColumn,
     )
 
-    from bench.edge_signal.dataset import load_items, stratified_sample
+    from bench.common.bfcl import DataError, default_data_dir
+    from bench.common.items import load_items, stratified_sample
     from bench.edge_signal.measure import EdgeConfig, done_ids, measure
-    from bench.routing.data import DataError, default_data_dir
 
     data = args.data if args.data is not None else default_data_dir()
     try:

@@ -5,7 +5,7 @@ Each request goes the way the gateway sends a draft: the client body through
 draft's tool calls through the schema guard (``gateway.routing.schema_guard``) with the client's
 own ``tool_choice``/``parallel_tool_calls`` (none: "auto"), the log-probs through
 ``gateway.routing.score`` (raw, uncalibrated: calibration is fitted later on a separate split),
-and the answer through BFCL's AST rule (``bench.edge_signal.ast_check``).
+and the answer through BFCL's AST rule (``bench.common.ast_check``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.edge_signal.ast_check import check as ast_check
-from bench.edge_signal.dataset import Item
+from bench.common.ast_check import check as ast_check
+from bench.common.items import Item
 from bench.edge_signal.features import logprob_features
 from edge_worker.client import EdgeClient
 from gateway.config import EdgeSettings

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.common.stats import roc_points
 from bench.edge_signal.analysis import ALL, Analysis
-from bench.edge_signal.stats import roc_points
 
 SHOWN = ("score", "lp_mean", "lp_min", "lp_call_mean", "lp_args_mean", "lp_first")
 

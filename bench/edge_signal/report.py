@@ -90,7 +90,7 @@ def write_report(
         "user's question and the request's tools as BFCL's OpenAI handler converts them; the "
         "client sends no `tool_choice`.",
         "- Judged by: the gateway's schema guard (validity) and BFCL's AST rule "
-        "(`bench/edge_signal/ast_check.py`, reviewed against BFCL's checker) for correctness; a "
+        "(`bench/common/ast_check.py`, reviewed against BFCL's checker) for correctness; a "
         "relevance request is right only with no call, which the forced call never gives.",
         "- Signal: the gateway's score from the draft's **real** token log-probs, and each "
         "log-prob feature below. AUC = P(a right draft scores above a wrong one), ties half; "

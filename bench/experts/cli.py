@@ -76,9 +76,9 @@ def main(args: argparse.Namespace) -> int:
         from bench.experts.micro import main as micro_main
 
         return micro_main()
+    from bench.common.bfcl import default_data_dir
     from bench.experts.report import write_report
     from bench.experts.run import Options, run
-    from bench.routing.data import default_data_dir
     from gateway.routing.placement import POLICIES
 
     data = args.data if args.data is not None else default_data_dir()

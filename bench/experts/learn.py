@@ -375,7 +375,7 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.routing.data import default_data_dir
+    from bench.common.bfcl import default_data_dir
 
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -1,5 +1,5 @@
 """The gateway under test for the fuzzers: ``netgpt serve`` with the fake edge (vLLM's shape) and
-the fake cloud (OpenAI's shape) as separate processes on loopback (``bench.load.procs``)."""
+the fake cloud (OpenAI's shape) as separate processes on loopback (``bench.common.procs``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.load import procs
-from bench.load.procs import free_port
+from bench.common import procs
+from bench.common.procs import free_port
 
 CLIENT_KEY = "fuzz-client-key"  # NETGPT_API_KEYS: reaches every endpoint (no admin keys set)
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.load import procs
+from bench.common import procs
 
 MODEL = "edge"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.load import procs
+from bench.common import procs
 
 MARK = "NETGPT_JSON "
 SOURCE = Path(__file__).with_name("openloop.c")

@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load import loadgen, procs, targets, upstream
-from bench.load.bodies import request_bytes
+from bench.common import procs
+from bench.common.bodies import request_bytes
+from bench.load import loadgen, targets, upstream
 
 
 def top(collapsed: Path, n: int, skip_idle: bool = True) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:

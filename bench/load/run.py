@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load import litellm, loadgen, procs, report, targets, upstream
+from bench.common import procs
+from bench.common.bodies import request_bytes
+from bench.load import litellm, loadgen, report, targets, upstream
 from bench.load import soak as soak_mod
-from bench.load.bodies import request_bytes
 from bench.load.report import DIRECT, DIRECT_CLOUD, EDGE, FALLBACK, LITELLM
 
 SERVER_CPU, OTHER_CPU = "0", "1"

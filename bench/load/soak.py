@@ -28,8 +28,9 @@ from typing import Any
 
 import orjson
 
-from bench.load import loadgen, procs, targets, upstream
-from bench.load.bodies import request_bytes
+from bench.common import procs
+from bench.common.bodies import request_bytes
+from bench.load import loadgen, targets, upstream
 from bench.load.report import EDGE, FALLBACK
 
 SERVER_CPU, OTHER_CPU = "0", "1"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.load import procs
+from bench.common import procs
 from bench.load.upstream import Upstream
 
 

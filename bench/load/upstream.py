@@ -20,8 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.load import procs
-from bench.load.bodies import request_body
+from bench.common import procs
+from bench.common.bodies import request_body
 
 ROUTES = ("edge", "invalid", "cloud")
 MODELS_JSON = b'{"object":"list","data":[{"id":"edge","object":"model","owned_by":"bench"}]}'

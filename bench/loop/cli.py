@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "`netgpt dataset export`, held-out measurement, then SFT -> RL and GAPG on the CPU "
             "and the result shipped back as a GGUF adapter switched on without a restart. "
             "Writes DIR/rounds.json and DIR/report.md; rerunning with the same --out resumes. "
-            "Needs the train and bench extras and the llama.cpp edge (`netgpt edge install`)."
+            "Needs the train and bench extras and the llama.cpp edge (`netgpt edge install`); "
+            "without the train extra it stops before it starts. The production steps are "
+            "`netgpt learn round`'s (edge_worker/learning)."
         ),
         epilog="Defaults: the full benchmark (2 rounds; the README gives the sizes and the time "
                "it took); --quick: the CI micro-loop (one round, a few dozen requests, a few "
@@ -112,8 +114,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def options(args: argparse.Namespace) -> Any:
+    from bench.common.bfcl import DataError, default_data_dir
     from bench.loop.run import LoopOptions
-    from bench.routing.data import DataError, default_data_dir
 
     if args.ship in args.skip_variant:
         raise DataError(f"--skip-variant {args.ship}: that is the variant --ship sends to the edge")
@@ -132,14 +134,22 @@ def options(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
+    from bench.common.bfcl import DataError
     from bench.loop.report import target_notes, write_report, write_rounds
     from bench.loop.run import Loop
-    from bench.loop.steps import StepFailed
-    from bench.routing.data import DataError
+    from edge_worker.learning.extras import MissingExtra, require_train_extra
+    from edge_worker.learning.state import StepFailed
 
     console = Console(stderr=True)
     started = time.monotonic()
+    if not args.report_only:  # before the first request: not after minutes of traffic
+        try:
+            require_train_extra("netgpt loop")
+        except MissingExtra as exc:
+            console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            return 2
     try:
         opts = options(args)
         # SIGTERM unwinds like Ctrl-C, so every server the loop started is stopped on the way out

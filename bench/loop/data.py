@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.routing.data import DataError, Request, load_requests
+from bench.common.bfcl import DataError, Request, load_requests
 from gateway.dataset.record import request_hash
 
 CLOUD_MODEL = "gpt-4o-2024-08-06-FC"

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.demo.check import is_correct
+from bench.common.bfcl import Request
+from bench.common.correct import is_correct
 from bench.loop.data import body
-from bench.routing.data import Request
 from gateway.routing.offload import offload_tool_definition
 from gateway.routing.schema_guard import ValidatorCache, check_tool_calls, tool_schemas
 

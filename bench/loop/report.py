@@ -13,7 +13,7 @@ PROVENANCE = (
     "real Redis. Cloud: **replayed**, not live — gpt-4o-2024-08-06's recorded BFCL outcomes "
     "(HuanzhiMao/BFCL-Result 2024-08-11), right answers rebuilt from the ground truth and wrong "
     "ones as the recorded error type, with its recorded latency and token counts; there is no "
-    "internet here. Accuracy is BFCL's AST rule (bench/demo/check.py, simplified)."
+    "internet here. Accuracy is BFCL's AST rule (bench/common/correct.py, simplified)."
 )
 
 

@@ -17,18 +17,19 @@ Round r (0 = the untrained model)::
             from round r's weights; the shipped variant becomes an adapter GGUF
             (convert_lora_to_gguf.py) and is merged into the next round's base (convert_hf_to_gguf.py)
 
+The production steps (export, base weights, train, convert, load-adapter, refit) are the
+product's own (:mod:`edge_worker.learning.steps`, what `netgpt learn round` runs against a
+user's deployment); this module adds what only the benchmark has: the BFCL split, the replayed
+cloud, the traffic and the held-out measurement.
+
 Measuring after the traffic is deliberate: a round's router needs a calibration fitted on its
 own model's drafts, and those come from the traffic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import secrets
-import shutil
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,13 +38,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.common.bfcl import Request
 from bench.loop.data import CLOUD_MODEL, Split, assert_disjoint, load_split
 from bench.loop.measure import Measurer, cloud_cost_total, post, rows_as_dicts, run_all, summarise
 from bench.loop.services import GatewayProcess, RedisServer, replay_cloud
-from bench.loop.steps import State, StepFailed, netgpt, run_measured, self_peak_rss_mib
-from bench.routing.data import Request
+from edge_worker.learning import steps as learn
+from edge_worker.learning.state import State, self_peak_rss_mib
 
-OFFLOAD_TOOL = "request_cloud_assistance"
+OFFLOAD_TOOL = learn.OFFLOAD_TOOL
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,17 @@ class Loop:
         return base, self.rdir(r) / "adapter.gguf"
 
     def child_env(self) -> dict[str, str] | None:
-        """--threads also caps torch's threads in training: on a busy box, OpenMP workers
-        spinning at their barriers cost far more than the parallelism gives."""
-        if not self.o.threads:
-            return None
-        n = str(self.o.threads)
-        return {**os.environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+        """--threads also caps torch's threads in training (see learn.child_env)."""
+        return learn.child_env(self.o.threads)
+
+    def train_settings(self) -> learn.TrainSettings:
+        o = self.o
+        return learn.TrainSettings(
+            sft_steps=o.sft_steps, batch_size=o.batch_size, lr=o.lr, rl_steps=o.rl_steps,
+            gapg_steps=o.gapg_steps, prompts_per_step=o.prompts_per_step, group_size=o.group_size,
+            max_new_tokens=o.max_new_tokens, max_length=o.max_length, eval_limit=o.eval_limit,
+            offload_share=o.offload_share, rho=o.rho, seed=o.seed, device="cpu",
+            offload_tool=OFFLOAD_TOOL)
 
     def prefill_for(self, r: int) -> str:
         mode = self.o.prefill_rounds
@@ -153,7 +160,7 @@ class Loop:
     # ------------------------------------------------------------------ gateway
     def gateway_env(self, r: int, edge_url: str, cloud_url: str, *, logging: bool,
                     redis_url: str) -> dict[str, str]:
-        from bench.routing.costs import LIST_PRICES
+        from bench.common.costs import LIST_PRICES
 
         p_in, p_out = LIST_PRICES[CLOUD_MODEL]
         # q_c: the cloud's recorded accuracy on the traffic side (never the held-out)
@@ -195,26 +202,8 @@ class Loop:
         """The GGUF de-quantised once per (GGUF, template) into the cache; DIR/base-hf links it."""
         from edge_worker.llamacpp.paths import cache_root
 
-        key = hashlib.sha256()
-        for part in (self.gguf0, self.template):
-            with part.open("rb") as handle:
-                key.update(hashlib.file_digest(handle, "sha256").digest())
-        cached = cache_root() / "hf" / key.hexdigest()[:16]
-        figures: dict[str, Any] = {"cached": True}
-        if not (cached / "config.json").is_file():
-            self.say(f"[bold]base[/]: {self.gguf0.name} -> trainable weights in {cached}")
-            tmp = cached.with_name(cached.name + ".part")
-            shutil.rmtree(tmp, ignore_errors=True)
-            cmd = [*netgpt()[:2], "bench.loop.convert", "hf", str(self.gguf0), str(tmp),
-                   "--chat-template", str(self.template)]
-            figures = run_measured(cmd, self.out / "logs" / "base-hf.log", self.child_env())
-            shutil.rmtree(cached, ignore_errors=True)
-            tmp.rename(cached)
-        link = self.base_hf(0)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(cached, target_is_directory=True)
-        return {**figures, "path": str(cached), "artefacts": [str(link / "config.json")]}
+        return learn.base_weights(self.gguf0, self.template, self.base_hf(0), cache_root() / "hf",
+                                  self.out / "logs" / "base-hf.log", self.child_env(), self.say)
 
     def traffic_step(self, r: int, edge: Any, cloud_url: str, redis_url: str) -> dict[str, Any]:
         rd = self.rdir(r)
@@ -236,8 +225,7 @@ class Loop:
                                   tick=_ticker(self.console, bar, task, f"round {r}: traffic",
                                                len(items)))
             spend = cloud_cost_total(gw.url)
-            refit = _post_json(gw.url + "/v1/router/edge-model",
-                               {"model": self.edge_name(r), "refit_calibration": True})
+            refit = learn.refit_calibration(gw.url, self.edge_name(r))
         routes = [a.headers.get("x-netgpt-route", "error") for a in answers]
         result: dict[str, Any] = {
             "requests": len(items),
@@ -255,30 +243,21 @@ class Loop:
     def ship_adapter(self, r: int, edge: Any, gateway_url: str) -> dict[str, Any]:
         _, adapter = self.served(r)
         assert adapter is not None
-        cmd = netgpt("edge", "load-adapter", str(adapter), "--flavor", "llamacpp",
-                     "--name", self.edge_name(r), "--edge-base-url", edge.base_url,
-                     "--gateway", gateway_url)
-        figures = run_measured(cmd, self.rdir(r) / "load-adapter.log")
-        text = (self.rdir(r) / "load-adapter.log").read_text(errors="replace")
-        self.say(f"round {r}: shipped {adapter.name} without a restart ({figures['seconds']} s)")
-        return {**figures, "output": text.strip().splitlines()[-3:]}
+        shipped = learn.switch_adapter(adapter, self.edge_name(r), flavor="llamacpp",
+                                       edge_url=edge.base_url, gateway_url=gateway_url,
+                                       log=self.rdir(r) / "load-adapter.log")
+        self.say(f"round {r}: shipped {adapter.name} without a restart ({shipped['seconds']} s)")
+        return shipped
 
     def export_step(self, r: int, redis_url: str) -> dict[str, Any]:
         target = self.rdir(r) / "export"
-        cmd = netgpt("dataset", "export", "--redis-url", redis_url, "--stream", self.stream(r),
-                     "--out", str(target), "--include-text-answers", "--validation-ratio", "0.1",
-                     "--json", "--no-progress")
-        log = self.rdir(r) / "export.log"
-        figures = run_measured(cmd, log)
+        exported = learn.export_pairs(redis_url, self.stream(r), target,
+                                      self.rdir(r) / "export.log", label=f"round {r}")
         checked = assert_disjoint(target, self.split)
-        written = sorted(target.glob("train-*.jsonl"))
-        if not written:
-            raise StepFailed(f"round {r}: the export wrote no training file; see {log}")
-        n_train = sum(1 for p in written for line in p.open() if line.strip())
+        n_train = exported["n_train"]
         self.say(f"round {r}: exported {n_train} training examples ({checked} records checked: "
                  "none is a held-out request)")
-        return {**figures, "n_train": n_train, "checked_disjoint": checked,
-                "artefacts": [str(p) for p in written]}
+        return {**exported, "checked_disjoint": checked}
 
     def measure_step(self, r: int, edge: Any, cloud_url: str) -> dict[str, Any]:
         rd = self.rdir(r)
@@ -304,44 +283,21 @@ class Loop:
 
     def train_step(self, r: int, kind: str) -> dict[str, Any]:
         """Round r's export trains round r+1's model (``kind``: sft, rl or gapg)."""
-        o, nxt = self.o, self.rdir(r + 1)
-        data, out = self.rdir(r) / "export", nxt / kind
-        common = ["--data", str(data), "--out", str(out), "--device", "cpu", "--seed", str(o.seed),
-                  "--eval-limit", str(o.eval_limit), "--max-new-tokens", str(o.max_new_tokens),
-                  "--offload-tool", OFFLOAD_TOOL]
-        if kind == "sft":
-            cmd = netgpt("train", "sft", *common, "--model", str(self.base_hf(r)),
-                         "--chat-template", str(self.template), "--max-steps", str(o.sft_steps),
-                         "--batch-size", str(o.batch_size), "--lr", str(o.lr),
-                         "--max-length", str(o.max_length), "--offload-share", str(o.offload_share))
-        else:
-            cmd = netgpt("train", kind, *common, "--sft", str(nxt / "sft"),
-                         "--steps", str(o.rl_steps if kind == "rl" else o.gapg_steps),
-                         "--prompts-per-step", str(o.prompts_per_step),
-                         "--group-size", str(o.group_size), "--max-length", str(o.max_length),
-                         # the NLL anchor back-propagates through whole SFT examples: at the
-                         # default 8 long BFCL prompts a step peaked at 23 GB; the SFT batch size
-                         # bounds it like SFT itself
-                         "--nll-batch", str(o.batch_size))
-            if kind == "gapg":
-                cmd += ["--rho", str(o.rho)]
+        nxt = self.rdir(r + 1)
         self.say(f"[bold]round {r} -> {r + 1}: train {kind}[/]")
-        figures = run_measured(cmd, nxt / f"train-{kind}.log", self.child_env())
-        card = json.loads((out / "model_card.json").read_text(encoding="utf-8"))
-        return {**figures, "training": card.get("training"), "metrics": card.get("metrics"),
-                "artefacts": [str(out / "model_card.json")]}
+        return learn.train_variant(kind, self.rdir(r) / "export", nxt / kind, base=self.base_hf(r),
+                                   sft=nxt / "sft", template=self.template,
+                                   opts=self.train_settings(), log=nxt / f"train-{kind}.log",
+                                   env=self.child_env())
 
     def ship_step(self, r: int) -> dict[str, Any]:
         """Round r's trained variant -> round r+1's adapter GGUF and merged base."""
         nxt = self.rdir(r + 1)
-        adapter = nxt / "adapter.gguf"
-        cmd = [*netgpt()[:2], "bench.loop.convert", "ship", str(nxt / self.o.ship),
-               str(self.base_hf(r)), str(adapter), str(nxt / "merged-hf"),
-               # the next round's base; made even in the last round, so --rounds can grow later
-               "--gguf", str(nxt / "merged.gguf")]
-        figures = run_measured(cmd, nxt / "convert.log", self.child_env())
-        return {**figures, "artefacts": [str(adapter), str(nxt / "merged-hf" / "config.json"),
-                                         str(nxt / "merged.gguf")]}
+        # the merged GGUF is the next round's base; made even in the last round, so --rounds
+        # can grow later
+        return learn.convert_adapter(nxt / self.o.ship, self.base_hf(r), nxt / "adapter.gguf",
+                                     nxt / "merged-hf", nxt / "merged.gguf", nxt / "convert.log",
+                                     self.child_env())
 
     # ------------------------------------------------------------------ the rounds
     def run(self) -> list[dict[str, Any]]:
@@ -380,7 +336,7 @@ class Loop:
             st.run(f"r{r}.ship", lambda: self.ship_step(r), self.say)
 
     def _replays(self) -> dict[str, Any]:
-        from bench.demo.answers import build_replays
+        from bench.common.answers import build_replays
 
         return build_replays(self.split.traffic + self.split.held_out, 0.8, self.o.seed,
                              CLOUD_MODEL)
@@ -430,10 +386,3 @@ def _traffic_body(request: Request) -> dict[str, Any]:
 
     return chat_body(request, "auto")
 
-
-def _post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(),
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 (loopback)
-        answer: dict[str, Any] = json.loads(resp.read())
-    return answer

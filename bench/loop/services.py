@@ -202,7 +202,7 @@ class ThreadServer(_Managed):
 
 def replay_cloud(replays: Mapping[str, Any], model: str) -> ThreadServer:
     """The cloud: gpt-4o's recorded answers per BFCL id, in OpenAI's response shape."""
-    from bench.demo.replay import ReplayUpstream
+    from bench.common.cloud_replay import ReplayUpstream
 
     return ThreadServer(ReplayUpstream("cloud", replays, model=model, flavor="openai"))
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.routing.costs import LIST_PRICES
+from bench.common.costs import LIST_PRICES
 
 DEFAULT_OUT = Path("out/bench-routing")
 
@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bench.routing.data import DataError, default_data_dir
+    from bench.common.bfcl import DataError, default_data_dir
     from bench.routing.run import Options, run
 
     console = Console(stderr=True)

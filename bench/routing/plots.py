@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.common.traces import FAMILIES
 from bench.routing.run import RunResult
-from bench.routing.traces import FAMILIES
 
 LABELS = {
     "fcc_broadband": "FCC broadband (US)",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.routing.data import DataError
+from bench.common.bfcl import DataError
 from bench.routing.workload import Workload
 
 REQUIRED = ("id", "category", "correct", "schema_valid", "n_calls", "raw_score", "latency_s")

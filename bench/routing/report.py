@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common.costs import LIST_PRICES, OFFPEAK_FACTOR, PEAK_HOURS
+from bench.common.traces import BASE_RTT_S, FAMILIES, QUEUE_BYTES
 from bench.routing.analysis import (
     Saving,
     monotonicity_violations,
@@ -17,11 +19,9 @@ from bench.routing.analysis import (
     spearman,
     verdict,
 )
-from bench.routing.costs import LIST_PRICES, OFFPEAK_FACTOR, PEAK_HOURS
 from bench.routing.plots import LABELS
 from bench.routing.run import RunResult
 from bench.routing.simulate import Metrics, reference_call
-from bench.routing.traces import BASE_RTT_S, FAMILIES, QUEUE_BYTES
 from gateway.routing.state import LinkEstimate
 from gateway.routing.threshold import threshold
 
@@ -318,7 +318,7 @@ def _recorded_section(result: RunResult) -> list[str]:
 
 
 def _real_edge_section(result: RunResult) -> list[str]:
-    from bench.edge_signal.stats import auc_ci
+    from bench.common.stats import auc_ci
 
     w, ev, setup, opts = result.workload, result.evaluation, result.setup, result.options
     g = w.guard_counts

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from bench.common.bfcl import check_data_dir, load_requests
+from bench.common.costs import LIST_PRICES, price_factor
+from bench.common.traces import FAMILIES, Trace, load_trace, pick, trace_files
 from bench.routing.budget import DualAscent
-from bench.routing.costs import LIST_PRICES, price_factor
-from bench.routing.data import check_data_dir, load_requests
 from bench.routing.real_edge import apply_outcomes, load_outcomes
 from bench.routing.simulate import (
     Metrics,
@@ -29,7 +30,6 @@ from bench.routing.simulate import (
     route_fixed,
     route_oracle,
 )
-from bench.routing.traces import FAMILIES, Trace, load_trace, pick, trace_files
 from bench.routing.workload import Workload, build_workload, split
 from gateway.routing.threshold import ThresholdParams, threshold
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from bench.common.traces import Trace, ewma_estimates
 from bench.routing.budget import DualAscent
 from bench.routing.signal import confidence_of, edge_scores
-from bench.routing.traces import Trace, ewma_estimates
 from bench.routing.workload import Workload
 from gateway.routing.calibration import fit_isotonic
 from gateway.routing.decision import decide

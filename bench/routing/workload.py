@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.routing.costs import EDGE_PARAMS, edge_latency_s, response_bytes
-from bench.routing.data import Request
-from bench.routing.drafts import check_request
+from bench.common.bfcl import Request
+from bench.common.costs import (
+    EDGE_FORMAT_TOKENS,
+    EDGE_PARAMS,
+    edge_latency_s,
+    response_bytes,
+)
+from bench.common.drafts import check_request
 from gateway.routing.schema_guard import ValidatorCache
-
-EDGE_FORMAT_TOKENS = 10.0  # the edge model's tool-call wrapper tokens, beyond the cloud's count
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import json
 import random
 from dataclasses import replace
 
-from bench.demo.answers import answer_calls, build_replays, confidence
-from bench.demo.check import is_correct
+from bench.common.answers import answer_calls, build_replays, confidence
+from bench.common.bfcl import Outcome, Request
+from bench.common.correct import is_correct
+from bench.common.drafts import schema_catchable
 from bench.demo.synthetic import synthetic_requests
-from bench.routing.data import Outcome, Request
-from bench.routing.drafts import schema_catchable
 from gateway.routing.schema_guard import ValidatorCache, check_tool_calls, tool_schemas
 
 EDGE = "Salesforce_xLAM-1b-fc-r"

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bench.common.bfcl import DataError
+from bench.common.network import synthetic_schedule
 from bench.demo import runner
 from bench.demo.load import Result, Stats
-from bench.demo.network import synthetic_schedule
 from bench.demo.runner import Options
 from bench.demo.view import DemoInfo, dashboard, status_line, summary
 from bench.demo.watch import GatewaySample, GatewayWatch
-from bench.routing.data import DataError
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

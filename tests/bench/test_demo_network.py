@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench.demo.network import LinkSample, Schedule, synthetic_schedule
+from bench.common.network import LinkSample, Schedule, synthetic_schedule
 from bench.demo.proxy import ShapingProxy
 
 

@@ -11,11 +11,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from bench.edge_signal.analysis import ALL, OutcomesError, analyse, load_rows
-from bench.edge_signal.dataset import Item, stratified_sample
-from bench.edge_signal.features import logprob_features
-from bench.edge_signal.report import write_report
-from bench.edge_signal.stats import (
+from bench.common.items import Item, stratified_sample
+from bench.common.stats import (
     auc,
     auc_ci,
     calibrated_scores,
@@ -23,6 +20,9 @@ from bench.edge_signal.stats import (
     roc_points,
     split_mask,
 )
+from bench.edge_signal.analysis import ALL, OutcomesError, analyse, load_rows
+from bench.edge_signal.features import logprob_features
+from bench.edge_signal.report import write_report
 
 
 def test_auc_counts_pairs_and_ties_half() -> None:

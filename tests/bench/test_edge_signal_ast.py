@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bench.edge_signal.ast_check import check, standardize
-from bench.routing.data import to_openai_tools
+from bench.common.ast_check import check, standardize
+from bench.common.bfcl import to_openai_tools
 
 # BFCL-typed functions, converted as the benchmark sends them
 WEATHER = {

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from bench.cli import register
-from bench.edge_signal.ast_check import check
-from bench.edge_signal.dataset import load_items
+from bench.common.ast_check import check
+from bench.common.items import load_items
 from bench.edge_signal.features import FEATURES
 from gateway.routing.schema_guard import ValidatorCache, check_tool_calls, tool_schemas
 from tests.bench.conftest import write_dataset

@@ -4,10 +4,10 @@ llama-server experts: `netgpt bench testbed`)."""
 
 from __future__ import annotations
 
-from bench.experts_testbed.predict import predict
-from bench.experts_testbed.report import markdown
-from bench.experts_testbed.run import ExpertSpec, Options, PolicyRun, Sent, profile_from
-from bench.experts_testbed.workload import poisson
+from bench.experts.testbed.predict import predict
+from bench.experts.testbed.report import markdown
+from bench.experts.testbed.run import ExpertSpec, Options, PolicyRun, Sent, profile_from
+from bench.experts.testbed.workload import poisson
 
 
 def _points(concurrency: int, tpot_ms: float) -> list[dict[str, float]]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from bench.common.bodies import request_bytes
 from bench.load import loadgen, report, upstream
-from bench.load.bodies import request_bytes
 from bench.load.loadgen import FixedRate, Saturation
 from gateway.protocol.chat import parse_request
 

@@ -18,7 +18,7 @@ from bench.loop.data import (
 )
 from bench.loop.measure import Row, summarise
 from bench.loop.report import target_notes, write_report, write_rounds
-from bench.loop.steps import State
+from edge_worker.learning.state import State
 from gateway.dataset.record import request_hash
 from tests.bench.loop_data import write_loop_data
 

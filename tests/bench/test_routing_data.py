@@ -5,15 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.routing.data import (
+from bench.common.bfcl import (
     DataError,
     check_data_dir,
     ground_truth_calls,
     load_requests,
     to_json_schema,
 )
-from bench.routing.drafts import check_request, rebuild_draft
-from bench.routing.traces import load_mahimahi, load_trace, load_ucc, modelled_rtt, trace_files
+from bench.common.drafts import check_request, rebuild_draft
+from bench.common.traces import load_mahimahi, load_trace, load_ucc, modelled_rtt, trace_files
 from gateway.routing.schema_guard import ValidatorCache
 from tests.bench.conftest import CLOUD, EDGE
 

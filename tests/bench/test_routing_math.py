@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.common.costs import price_factor
 from bench.routing.analysis import (
     Saving,
     best_cost_at,
@@ -11,7 +12,6 @@ from bench.routing.analysis import (
     verdict,
 )
 from bench.routing.budget import DualAscent
-from bench.routing.costs import price_factor
 from bench.routing.signal import auc, draw_confidence, edge_scores
 
 

@@ -35,7 +35,7 @@ from gateway.dataset.readers import spool_records
 from gateway.server.header_deadline import client_deadline
 from tests.conftest import CLOUD_KEY, chat_body
 from tests.faults.proxy import FaultProxy
-from tests.gateway.dataset.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from tests.support.server import ServerThread
 
 STREAM_KEY = "netgpt:pairs"

@@ -26,7 +26,7 @@ import orjson
 
 from gateway.dataset.readers import spool_records
 from tests.conftest import chat_body
-from tests.gateway.dataset.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, free_port
 
 KEY = "netgpt:pairs"
 

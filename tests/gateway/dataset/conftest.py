@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.metrics import GatewayMetrics
-from tests.gateway.dataset.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

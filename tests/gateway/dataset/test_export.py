@@ -19,8 +19,8 @@ from gateway.dataset import cli as dataset_cli
 from gateway.dataset.export import split_of
 from gateway.dataset.writer import DatasetWriter
 from gateway.metrics import GatewayMetrics
-from tests.gateway.dataset.factories import CLIENT_KEY, CLOUD_KEY, TOOLS, make_record, make_settings
 from tests.gateway.dataset.test_writer import wait_until
+from tests.support.factories import CLIENT_KEY, CLOUD_KEY, TOOLS, make_record, make_settings
 
 KEY = "netgpt:pairs"
 NESTED_TOOLS = [
@@ -234,7 +234,7 @@ def test_export_without_redis_configured_says_what_to_do(tmp_path: Path, capsys,
 
 
 def test_export_with_redis_down_says_what_to_do(tmp_path: Path, capsys) -> None:
-    from tests.gateway.dataset.redis_server import free_port
+    from tests.support.redis_server import free_port
 
     parser = argparse.ArgumentParser(prog="netgpt")
     dataset_cli.register(parser.add_subparsers(dest="command", required=True))

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.dataset.record import DatasetRecord, decode, encode, request_hash
-from tests.gateway.dataset.factories import make_record
+from tests.support.factories import make_record
 
 
 def test_round_trip_keeps_every_field() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.config import DEFAULT_REDACTIONS
 from gateway.dataset.redact import PII_MARK, SECRET_MARK, RedactionConfigError, Redactor
-from tests.gateway.dataset.factories import CLIENT_KEY, CLOUD_KEY, make_record, make_settings
+from tests.support.factories import CLIENT_KEY, CLOUD_KEY, make_record, make_settings
 
 
 @pytest.fixture

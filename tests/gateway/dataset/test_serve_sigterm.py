@@ -18,7 +18,7 @@ import pytest
 from gateway.dataset.readers import spool_records
 from tests.conftest import chat_body
 from tests.faults.shutdown import run_under_load, start_gateway, stream_ids
-from tests.gateway.dataset.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 KEY = "netgpt:pairs"

@@ -14,9 +14,9 @@ import orjson
 from gateway.dataset.spool import committed_offset, iter_lines, spool_dir
 from gateway.dataset.writer import DatasetWriter
 from gateway.metrics import GatewayMetrics
-from tests.gateway.dataset.factories import make_settings
-from tests.gateway.dataset.redis_server import RedisServer
 from tests.gateway.dataset.test_writer import ids, stream_ids, wait_until, xlen
+from tests.support.factories import make_settings
+from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -15,8 +15,8 @@ from gateway.dataset.sink import StreamSink
 from gateway.dataset.spool import Spool, iter_lines, spool_dir
 from gateway.dataset.writer import DatasetWriter, redis_client
 from gateway.metrics import GatewayMetrics
-from tests.gateway.dataset.factories import CLIENT_KEY, CLOUD_KEY, make_record, make_settings
-from tests.gateway.dataset.redis_server import RedisServer, free_port
+from tests.support.factories import CLIENT_KEY, CLOUD_KEY, make_record, make_settings
+from tests.support.redis_server import RedisServer, free_port
 
 KEY = "netgpt:pairs"
 

@@ -17,7 +17,7 @@ import orjson
 
 from gateway.dataset.writer import DatasetWriter
 from gateway.metrics import GatewayMetrics
-from tests.gateway.dataset.factories import make_record, make_settings
+from tests.support.factories import make_record, make_settings
 
 
 async def run(redis_url: str, data_dir: Path) -> int:

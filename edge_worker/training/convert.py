@@ -1,8 +1,8 @@
-"""``python -m bench.loop.convert``: the loop's model conversions, each in its own process (torch
-is loaded only there, and the loop records its time and peak memory).
+"""``python -m edge_worker.training.convert``: the loop's model conversions, each in its own process (torch
+is loaded only there, and the caller records its time and peak memory).
 
-    python -m bench.loop.convert hf GGUF OUT_DIR [--chat-template FILE]
-    python -m bench.loop.convert ship ADAPTER_DIR BASE_HF OUT_ADAPTER_GGUF MERGED_DIR [--gguf OUT]
+    python -m edge_worker.training.convert hf GGUF OUT_DIR [--chat-template FILE]
+    python -m edge_worker.training.convert ship ADAPTER_DIR BASE_HF OUT_ADAPTER_GGUF MERGED_DIR [--gguf OUT]
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.loop.convert",
-                                     description="GGUF <-> Hugging Face conversions of the loop")
+    parser = argparse.ArgumentParser(prog="python -m edge_worker.training.convert",
+                                     description="GGUF <-> Hugging Face conversions of the learning round")
     sub = parser.add_subparsers(dest="what", required=True)
     hf = sub.add_parser("hf", help="a GGUF -> a de-quantised HF directory (the training base)")
     hf.add_argument("gguf", type=Path)

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.demo.answers import NO_CALL_TEXT, Replay
-from bench.demo.network import Schedule
+from bench.common.answers import NO_CALL_TEXT, Replay
+from bench.common.network import Schedule
 from bench.fakes import Answer, Behaviour, FakeUpstream, Flavor
 
 BLOB_SECONDS = 0.5

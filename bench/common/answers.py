@@ -1,7 +1,7 @@
 """What each replayed model answers to each request, built once before the demo starts.
 
 The recorded outcomes say whether a model was right and, if not, BFCL's error type, not the
-text it produced. So answers are rebuilt from the reference answer (``bench.routing.drafts``):
+text it produced. So answers are rebuilt from the reference answer (``bench.common.drafts``):
 right → the reference call; wrong with an error a schema check catches (bad JSON, wrong name,
 missing required, wrong type) → that broken call; wrong otherwise → a schema-valid call with a
 wrong value (or a wrong count of parallel calls). The edge model's confidence is *simulated*
@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
-from bench.routing import costs
-from bench.routing.data import Outcome, Request
-from bench.routing.drafts import rebuild_draft, schema_catchable
-from bench.routing.workload import EDGE_FORMAT_TOKENS
+from bench.common import costs
+from bench.common.bfcl import Outcome, Request
+from bench.common.costs import EDGE_FORMAT_TOKENS
+from bench.common.drafts import rebuild_draft, schema_catchable
 
 NO_CALL_TEXT = "None of the offered functions fits this request."
 
@@ -102,7 +102,7 @@ def confidence(correct: bool, auc: float, rng: random.Random) -> float:
 
 
 def edge_latency_s(request: Request, params: float) -> float:
-    """Simulated edge compute time: the benchmark's decode model (``bench.routing.costs``) of a
+    """Simulated edge compute time: the benchmark's decode model (``bench.common.costs``) of a
     ``params``-parameter model on one edge GPU, with the cloud's token counts as a proxy."""
     tin = float(request.cloud.input_tokens or request.request_bytes / 4)
     tout = float(request.cloud.output_tokens or 30) + EDGE_FORMAT_TOKENS

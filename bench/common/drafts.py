@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.routing.data import Request, ground_truth_calls
+from bench.common.bfcl import Request, ground_truth_calls
 from gateway.routing.schema_guard import (
     SchemaCheck,
     ValidatorCache,

@@ -1,5 +1,5 @@
-"""``netgpt bench testbed`` / ``python -m bench.experts_testbed``: the real testbed of several
-edge experts (see ``bench/experts_testbed/run.py``)."""
+"""``netgpt bench testbed`` / ``python -m bench.experts.testbed``: the real testbed of several
+edge experts (see ``bench/experts/testbed/run.py``)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bench.experts_testbed.report import markdown
-    from bench.experts_testbed.run import Options, run
+    from bench.experts.testbed.report import markdown
+    from bench.experts.testbed.run import Options, run
 
     opts = Options(out=args.out, utilisation=args.utilisation, deadline_ms=args.deadline_ms,
                    threads=args.threads, gemma=args.gemma, kill=not args.no_kill, seed=args.seed,
@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
 
         doc = run(opts, progress)
     command = "netgpt bench testbed " + shlex.join(sys.argv[sys.argv.index("testbed") + 1:]) \
-        if "testbed" in sys.argv else "python -m bench.experts_testbed " + shlex.join(sys.argv[1:])
+        if "testbed" in sys.argv else "python -m bench.experts.testbed " + shlex.join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (args.out / "report.md").write_text(markdown(doc, command), encoding="utf-8")

@@ -108,7 +108,7 @@ def trace_schedule(
     ``spec`` is ``FAMILY`` (the first trace of that family), ``FAMILY/FILE`` or a path to a file
     (its family guessed from the folder name). Needs the bench extra (numpy).
     """
-    from bench.routing import traces
+    from bench.common import traces
 
     folders = {folder: family for family, folder in traces.FOLDERS.items()}
     path = Path(spec)

@@ -41,6 +41,7 @@ PEAK_HOURS = (8.0, 20.0)
 OFFPEAK_FACTOR = 0.5
 RESPONSE_ENVELOPE_BYTES = 400  # chat.completion JSON around the tool calls
 BYTES_PER_OUTPUT_TOKEN = 4.0
+EDGE_FORMAT_TOKENS = 10.0  # the edge model's tool-call wrapper tokens, beyond the cloud's count
 
 
 def price_schedule(model: str, kind: str) -> PriceSchedule:

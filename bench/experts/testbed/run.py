@@ -36,8 +36,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.experts_testbed.workload import Arrival, poisson, request
-from bench.load import procs
+from bench.common import procs
+from bench.experts.testbed.workload import Arrival, poisson, request
 
 CLOUD_KEY = "sk-testbed-fake-cloud-key"
 PREFILL = "<tool_call>\\n"  # an env var holds a literal \n (EdgeSettings turns it into a newline)
@@ -333,7 +333,7 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
                 gw.stop()
             runs.append(PolicyRun(policy, victim, sent, state))
     deadline_s = deadline_ms / 1000
-    from bench.experts_testbed.predict import predict
+    from bench.experts.testbed.predict import predict
 
     progress("simulating the same setting")
     predicted = {

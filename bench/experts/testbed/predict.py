@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.experts_testbed.workload import Arrival
+from bench.experts.testbed.workload import Arrival
 
 
 def predict(

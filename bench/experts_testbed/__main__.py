@@ -1,8 +1,0 @@
-import argparse
-import sys
-
-from bench.experts_testbed.cli import HELP, add_arguments, main
-
-parser = argparse.ArgumentParser(prog="python -m bench.experts_testbed", description=HELP)
-add_arguments(parser)
-sys.exit(main(parser.parse_args()))
