@@ -85,10 +85,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--no-plots", action="store_true", help="write the report without PNGs (no matplotlib)"
     )
+    parser.add_argument(
+        "--verifier",
+        action="store_true",
+        help="instead: the learned verifier on the recorded answers of the five edge-class "
+        "models (and the real SmolLM2's drafts, --edge-outcomes, default "
+        "docs/edge-signal/outcomes.jsonl) with --cloud-model: cross-validated AUC and routing "
+        "frontiers, with and without relevance (results.json, report.md, PNGs in --out); "
+        "--quick: 2 repeats instead of 10 (docs/bench-routing.md)",
+    )
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "verifier", False):
+        from bench.routing.verifier_cli import main as verifier_main
+
+        return verifier_main(args)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

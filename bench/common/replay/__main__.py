@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from bench.common.bfcl import DataError, default_data_dir
     from bench.common.replay.agreement import measure, table
     from bench.common.replay.loader import ReplayDataError
-    from bench.routing.data import DataError, default_data_dir
 
     data = args.data if args.data is not None else default_data_dir()
     try:

@@ -43,8 +43,8 @@ class Agreement:
 
 
 def measure(data: Path, models: list[str] | None = None) -> list[Agreement]:
-    from bench.edge_signal.ast_check import check
-    from bench.edge_signal.dataset import load_items
+    from bench.common.ast_check import check
+    from bench.common.items import load_items
 
     models = models or recorded_models(data)
     items = {item.prompt_id: item for item in load_items(data)}

@@ -45,6 +45,7 @@ _NUMBER_WORDS = {
     "double": 2,
     "half": 0.5,
 }
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 STOPWORDS = frozenset(
     "a an the of to in on for and or is are be by with from at as it this that what which "
     "how me my i you your can could would will please give find get tell us we do does "
@@ -90,11 +91,12 @@ def numbers(text: str, *, extended: bool = True) -> list[float]:
     out = [v for v in (_to_float(m.group()) for m in _NUMBER.finditer(text)) if v is not None]
     if not extended:
         return out
-    for match in _SCALE.finditer(text):
-        base = _to_float(match.group(1))
-        if base is not None:
-            out.append(base * _SCALES[match.group(2).lower()])
-    out.extend(float(_NUMBER_WORDS[w]) for w in _WORD.findall(text.lower()) if w in _NUMBER_WORDS)
+    if out:
+        for match in _SCALE.finditer(text):
+            base = _to_float(match.group(1))
+            if base is not None:
+                out.append(base * _SCALES[match.group(2).lower()])
+    out.extend(float(_NUMBER_WORDS[w.lower()]) for w in _NUMBER_WORD.findall(text))
     return out
 
 
