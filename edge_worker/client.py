@@ -25,6 +25,7 @@ import orjson
 from edge_worker.flavors import (
     Flavor,
     detect_flavor,
+    effective_strategy,
     recover_prefilled_call,
     shape_request,
     wants_prefill,
@@ -113,9 +114,9 @@ class EdgeClient:
         if status >= 300:
             raise status_error("edge", status, raw, headers, self._secret)
         response = parse_completion("edge", raw, self._secret)
-        if self.flavor == "vllm" and self.call_strategy == "prefill" and wants_prefill(
-            body, self.call_prefill
-        ):
+        flavor = self.flavor or "openai"
+        if (flavor == "vllm" and wants_prefill(body, self.call_prefill)
+                and effective_strategy(self.call_strategy, flavor, self.call_prefill) == "prefill"):
             # vLLM's tool parser never sees the prefilled opener: a call may be left in content
             response = recover_prefilled_call(response, self.call_prefill)
         return EdgeDraft(

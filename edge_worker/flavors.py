@@ -15,7 +15,8 @@ no tools, or says ``tool_choice: "none"``, is sent unchanged. The cost: on an "a
 the right answer is prose, the edge still answers with a call; the router then has to prefer the
 cloud (a low score) — see the README, "Edge box without a GPU".
 
-vLLM has a second way to get a call out of such a model (``NETGPT_EDGE_CALL_STRATEGY=guided``):
+vLLM has a second way to get a call out of such a model (``NETGPT_EDGE_CALL_STRATEGY=guided``,
+and what ``auto``, the default, picks on a vLLM edge with a call prefill configured):
 no prefill; ``tool_choice`` "auto" becomes "required" and every offered function is marked
 ``"strict": true`` in the draft's copy of the tools, so vLLM's guided decoding forces the call
 envelope *and* arguments that follow each function's schema (without ``strict`` only the envelope
@@ -33,7 +34,7 @@ from typing import Any, Literal
 
 Flavor = Literal["vllm", "llamacpp", "openai"]
 FLAVORS: tuple[Flavor, ...] = ("vllm", "llamacpp", "openai")
-CallStrategy = Literal["prefill", "guided"]
+CallStrategy = Literal["auto", "prefill", "guided"]
 CALL_CLOSER = "</tool_call>"
 
 
@@ -60,6 +61,19 @@ def stop_sequences(call_prefill: str, configured: list[str] | None) -> list[str]
     if configured is not None:
         return list(configured)
     return [CALL_CLOSER] if call_prefill else []
+
+
+def effective_strategy(
+    call_strategy: CallStrategy, flavor: Flavor, call_prefill: str
+) -> Literal["prefill", "guided"]:
+    """``auto``: guided on vLLM when calls are forced (a prefill is configured), else prefill.
+
+    Measured on SmolLM2 (docs/vllm-edge.md): guided drafts were schema-valid 81% of the time
+    against 0% with the prefill on vLLM, in about half the time; llama.cpp keeps the prefill.
+    """
+    if call_strategy == "auto":
+        return "guided" if flavor == "vllm" and call_prefill else "prefill"
+    return call_strategy
 
 
 def wants_prefill(body: dict[str, Any], call_prefill: str) -> bool:
@@ -94,7 +108,8 @@ def shape_request(
 ) -> dict[str, Any]:
     """The body the edge gets for BODY (a shallow copy; BODY is not changed).
 
-    ``call_strategy="guided"`` applies to the vLLM flavour only (the others keep the prefill).
+    ``call_strategy="guided"`` applies to the vLLM flavour only (the others keep the prefill);
+    ``"auto"`` is :func:`effective_strategy`.
     """
     out = dict(body)
     out["model"] = model
@@ -106,7 +121,7 @@ def shape_request(
     asked = [v for v in (out.pop("max_completion_tokens", None), out.get("max_tokens"))
              if isinstance(v, int) and not isinstance(v, bool) and v > 0]
     out["max_tokens"] = min([draft_max_tokens, *asked])
-    guided = call_strategy == "guided" and flavor == "vllm"
+    guided = effective_strategy(call_strategy, flavor, call_prefill) == "guided" and flavor == "vllm"
     if guided:
         call_prefill = ""  # the guided strategy replaces the prefill
     stops = stop_sequences(call_prefill, stop)

@@ -57,8 +57,9 @@ class EdgeSettings(BaseSettings):
     flavor: Literal["vllm", "llamacpp", "openai"] | None = None
     call_prefill: str = Field("", description="assistant turn pre-filled to open a tool call")
     # "guided": on a vLLM edge, force the call with tool_choice "required" and strict function
-    # schemas instead of the prefill (edge_worker/flavors.py; docs/vllm-edge.md)
-    call_strategy: Literal["prefill", "guided"] = "prefill"
+    # schemas instead of the prefill; "auto": guided on vLLM when a call prefill is set
+    # (edge_worker/flavors.py; docs/vllm-edge.md)
+    call_strategy: Literal["auto", "prefill", "guided"] = "auto"
     draft_max_tokens: int = Field(256, ge=1, description="cap on the draft's output tokens")
     # stop sequences of a draft; None = "</tool_call>" with a call prefill, none otherwise
     draft_stop: Annotated[list[str] | None, NoDecode] = None

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from edge_worker.flavors import recover_prefilled_call, shape_request, strict_tools
+from edge_worker.flavors import (
+    effective_strategy,
+    recover_prefilled_call,
+    shape_request,
+    strict_tools,
+)
 from gateway.config import EdgeSettings
 from tests.conftest import TOOLS
 
@@ -113,8 +118,22 @@ def test_no_prefill_no_recovery() -> None:
     assert recover_prefilled_call(response, "") == response
 
 
+def test_auto_is_guided_on_vllm_when_calls_are_forced_and_the_prefill_elsewhere() -> None:
+    assert effective_strategy("auto", "vllm", PREFILL) == "guided"
+    assert effective_strategy("auto", "vllm", "") == "prefill"  # nothing forced: body unchanged
+    assert effective_strategy("auto", "llamacpp", PREFILL) == "prefill"
+    assert effective_strategy("prefill", "vllm", PREFILL) == "prefill"
+    auto = shape_request(body(), flavor="vllm", model="m", top_logprobs=1, draft_max_tokens=9,
+                         call_prefill=PREFILL, call_strategy="auto")
+    assert auto["tool_choice"] == "required" and auto["tools"][0]["function"]["strict"] is True
+    assert auto["messages"][-1]["role"] == "user"
+    plain = shape_request(body(), flavor="vllm", model="m", top_logprobs=1, draft_max_tokens=9,
+                          call_prefill="", call_strategy="auto")
+    assert "tool_choice" not in plain and plain["tools"] == TOOLS
+
+
 def test_the_strategy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert EdgeSettings().call_strategy == "prefill"
+    assert EdgeSettings().call_strategy == "auto"
     monkeypatch.setenv("NETGPT_EDGE_CALL_STRATEGY", "guided")
     assert EdgeSettings().call_strategy == "guided"
     monkeypatch.setenv("NETGPT_EDGE_CALL_STRATEGY", "grammar")
