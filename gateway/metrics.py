@@ -145,6 +145,11 @@ class GatewayMetrics:
         self.api_keys = Gauge(
             p + "api_keys", "Client keys loaded from NETGPT_API_KEYS_FILE", registry=r,
         )
+        # by API (chat stays counted in requests_total, whose labels are a contract)
+        self.api_requests = Counter(
+            p + "api_requests_total", "Requests answered by the Responses API route, by API and HTTP status",
+            ["api", "status"], registry=r,
+        )
 
 
 class CountsCollector(Collector):
