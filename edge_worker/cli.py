@@ -109,6 +109,12 @@ def _by_engine(llamacpp: Callable[[argparse.Namespace], int]) -> Callable[[argpa
             command = vllm_cli.install_command if args.edge_command == "install" else (
                 vllm_cli.run_command)
             return command(args)
+        from edge_worker.vllm.cli import vllm_only_option
+
+        wrong = vllm_only_option(args)
+        if wrong:
+            sys.stderr.write(f"netgpt edge: {wrong} is a vLLM option; add --engine vllm\n")
+            return 2
         return llamacpp(args)
 
     return dispatch

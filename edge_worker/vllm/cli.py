@@ -29,6 +29,14 @@ def add_options(install: argparse.ArgumentParser, run: argparse.ArgumentParser) 
                      help="vllm on a CPU: KV cache size, VLLM_CPU_KVCACHE_SPACE (default: 2)")
 
 
+def vllm_only_option(args: argparse.Namespace) -> str | None:
+    """The first vLLM option given a non-default value (for the llama.cpp engine to refuse)."""
+    for name, default in (("device", "auto"), ("max_model_len", None), ("kv_cache_gib", None)):
+        if getattr(args, name, default) != default:
+            return f"--{name.replace('_', '-')}"
+    return None
+
+
 def _fail(text: str, code: int = 1) -> int:
     sys.stderr.write(f"netgpt edge: {text}\n")
     return code

@@ -104,3 +104,15 @@ def test_help_explains_the_engine_and_the_vllm_options(capsys: pytest.CaptureFix
     for option in ("--engine {llamacpp,vllm}", "--max-model-len", "--kv-cache-gib", "--device"):
         assert option in text
     assert "default: llamacpp" in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["edge", "install", "--device", "gpu"],
+    ["edge", "run", "--kv-cache-gib", "4"],
+    ["edge", "run", "--max-model-len", "1024"],
+])
+def test_vllm_options_are_refused_with_the_llama_cpp_engine(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert "add --engine vllm" in capsys.readouterr().err
