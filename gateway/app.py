@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api import admin
+from gateway.api import admin, responses
 from gateway.api.chat import ChatFastLane, chat_completions
 from gateway.api.errors import (
     envelope_response,
@@ -43,6 +43,7 @@ from gateway.network.static import StaticNetwork
 from gateway.policy.calibration_store import CalibrationHolder
 from gateway.policy.inputs import LiveInputs
 from gateway.policy.prices import price_function
+from gateway.policy.verifier_store import VerifierHolder
 from gateway.ports import Background, NetworkView
 from gateway.routing.state import LinkEstimate
 from gateway.server.asgi import GC_THRESHOLDS, FreezeAfterStartup
@@ -119,6 +120,9 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     app.state.started_at = time.time()
     app.state.drain = Drain(settings.shutdown_drain_s)  # SIGTERM: readiness fails first
     app.router.routes.append(Route("/v1/chat/completions", chat_completions, methods=["POST"]))
+    app.router.routes.append(Route("/v1/responses", responses.create_response, methods=["POST"]))
+    app.router.routes.append(Route("/v1/responses/{response_id}", responses.get_response, methods=["GET"]))
+    app.router.routes.append(Route("/v1/responses/{response_id}", responses.delete_response, methods=["DELETE"]))
     app.include_router(admin.router)
     app.add_exception_handler(GatewayError, gateway_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
@@ -138,6 +142,7 @@ class Runtime:
     budget: BudgetController
     dataset: DatasetWriter | None
     calibration: CalibrationHolder
+    verifier: VerifierHolder
     inputs: LiveInputs
     edge_clients: dict[str, EdgeClient]
     edge: EdgeClient  # readiness and the edge-model switch: the first expert's client
@@ -185,6 +190,10 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     dataset = DatasetWriter(settings, metrics) if settings.dataset.enabled else None
     calibration = CalibrationHolder(settings, metrics)
     calibration.load()
+    verifier = VerifierHolder(settings)
+    verifier.load()
+    if redis is not None:
+        await verifier.load_shared(redis)  # the fit every replica uses, when one was stored
     prices = price_function(settings)
     inputs = LiveInputs(settings, network, calibrator=calibration, prices=prices,
                         multiplier=budget.multiplier)
@@ -195,7 +204,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     router = ExpertRouter(settings, experts, clients, load, quality, metrics)
     cloud = CloudClient(settings, price=prices)
     service = ChatService(settings, experts=router, cloud=cloud, inputs=inputs, metrics=metrics,
-                          sink=dataset, budget=budget)
+                          sink=dataset, budget=budget, verifier=verifier)
     background += [budget, load]
     if redis is not None:  # in-flight counts shared between replicas
         background.append(SharedInFlight(redis, load, settings.experts))
@@ -207,8 +216,8 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
         background.append(dataset)  # last: stopped last, after everything that submits records
     app.state.runtime = Runtime(
         network=network, redis=redis, budget=budget, dataset=dataset, calibration=calibration,
-        inputs=inputs, edge_clients=clients, edge=clients[experts[0].name], expert_load=load,
-        quality=quality, experts=router, cloud=cloud, service=service, background=background,
+        verifier=verifier, inputs=inputs, edge_clients=clients, edge=clients[experts[0].name],
+        expert_load=load, quality=quality, experts=router, cloud=cloud, service=service, background=background,
     )
     for component in background:
         await component.start()

@@ -265,6 +265,24 @@ class CalibrationSettings(BaseSettings):
     )
 
 
+class VerifierSettings(BaseSettings):
+    """The learned verifier (``gateway.routing.verifier``): once fitted for the edge model in
+    use it gives the draft's score s; until then the calibrated log-prob score does."""
+
+    model_config = _config("NETGPT_VERIFIER_")
+
+    enabled: bool = Field(True, description="score with a fitted verifier when one is loaded")
+    file: Path | None = Field(None, description="default: DATA_DIR/verifier.json")
+    redis_key: str = Field("netgpt:verifier", description="where replicas share the fit")
+    min_records: int = Field(50, ge=2, description="refuse to fit on fewer labelled pairs")
+    l2: float = Field(1.0, gt=0, description="ridge penalty on the standardised weights")
+    skip_margin: float | None = Field(
+        None, ge=0, le=1,
+        description="pre-draft skip: when the request-only prediction is below tau minus this "
+        "margin, go straight to the cloud (reason edge_skipped); unset: off",
+    )
+
+
 class Settings(BaseSettings):
     """Everything the gateway reads at start."""
 
@@ -283,6 +301,10 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = Field(
         0.0, ge=0, description="after SIGTERM, /readyz fails this long before new connections are refused"
     )
+    responses_ttl_s: float = Field(
+        86400.0, gt=0, description="how long a stored Responses API answer (store, "
+        "previous_response_id, GET /v1/responses/{id}) is kept"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_content: bool = False
     log_requests: bool = True
@@ -294,6 +316,7 @@ class Settings(BaseSettings):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
+    verifier: VerifierSettings = Field(default_factory=VerifierSettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
     slo: SloSettings = Field(default_factory=SloSettings)
     experts: ExpertsSettings = Field(default_factory=ExpertsSettings)
@@ -324,6 +347,10 @@ class Settings(BaseSettings):
     def calibration_file(self) -> Path:
         return self.calibration.file or self.data_dir / "calibration.json"
 
+    @property
+    def verifier_file(self) -> Path:
+        return self.verifier.file or self.data_dir / "verifier.json"
+
     def client_keys(self) -> list[bytes]:
         return [key.get_secret_value().encode() for key in self.api_keys]
 
@@ -340,6 +367,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "network": NetworkSettings,
     "dataset": DatasetSettings,
     "calibration": CalibrationSettings,
+    "verifier": VerifierSettings,
     "tenancy": TenancySettings,
     "slo": SloSettings,
     "experts": ExpertsSettings,

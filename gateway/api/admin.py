@@ -134,6 +134,7 @@ async def router_state(request: Request, _auth: Admin) -> dict[str, Any]:
         },
         "budget": budget,
         "calibration": state.calibration.meta(),
+        "verifier": state.verifier.meta(),
         "dataset": state.dataset.stats() if state.dataset is not None else None,
         "models": {"edge": state.service.edge_model, "cloud": state.service.cloud_model},
         "experts": state.experts.state(),  # placement policy, live load, latency models
@@ -162,5 +163,16 @@ async def switch_edge_model(
     if body.model != previous and settings.calibration.required:
         # the previous model's fit says nothing of the new one: no draft is trusted until a refit
         state.calibration.clear()
-    refit = await state.calibration.refit(state.redis) if body.refit_calibration else None
-    return {"previous": previous, "model": body.model, "calibration": refit}
+    refit = verifier = None
+    if body.refit_calibration:  # the router and the edge are updated together
+        refit = await state.calibration.refit(state.redis)
+        verifier = await state.verifier.refit(state.redis, body.model)
+    return {"previous": previous, "model": body.model, "calibration": refit, "verifier": verifier}
+
+
+@router.post("/v1/router/verifier/refit")
+async def refit_verifier(request: Request, _auth: Admin) -> dict[str, Any]:
+    """Refit the learned verifier for the edge model in use from the logged pairs, store it
+    for every replica and score with it (too few pairs: the current one stays)."""
+    state = runtime(request)
+    return await state.verifier.refit(state.redis, state.service.edge_model)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: edge_draft.n_tokens (the verifier's log-prob total); 1 still reads
 
 
 class _Strict(BaseModel):
@@ -34,6 +34,7 @@ class EdgeDraftRecord(_Strict):
     schema_error: str | None = None
     mean_logprob: float | None = None
     min_logprob: float | None = None
+    n_tokens: int | None = Field(None, ge=0)  # tokens the log-probs cover (schema version 2)
 
 
 class CloudResponseRecord(_Strict):
@@ -65,14 +66,15 @@ class ModelsRecord(_Strict):
 
 
 class DatasetRecord(_Strict):
-    """One logged request/response pair (schema version 1).
+    """One logged request/response pair (schema version 2; version 1 records lack
+    ``edge_draft.n_tokens`` and still validate).
 
     ``id`` is stable (``f"{request_id}:{kind}"``) so a replay of the same record into Redis is
     recognised and skipped. ``request`` is the client's body as received, less ``stream`` and
     ``stream_options``; its unknown fields are kept.
     """
 
-    schema_version: Literal[1] = 1  # == SCHEMA_VERSION
+    schema_version: Literal[1, 2] = 2  # == SCHEMA_VERSION
     id: str = Field(min_length=1, max_length=512)
     request_id: str = Field(min_length=1, max_length=256)
     kind: Literal["routed", "shadow"]

@@ -15,6 +15,7 @@ Reason = Literal[
     "cloud_unavailable",
     "forced",
     "slo_cloud",  # no edge expert is predicted to meet the SLO but the cloud is
+    "edge_skipped",  # the verifier's request-only prediction could not reach tau: no draft
 ]
 
 

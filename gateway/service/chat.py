@@ -18,6 +18,7 @@ from gateway.config import Settings
 from gateway.experts.router import ExpertRouter, no_expert_error
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
+from gateway.policy.verifier_store import VerifierHolder
 from gateway.ports import CloudBackend, RecordSink
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.routing.schema_guard import ValidatorCache, tool_schemas
@@ -40,6 +41,7 @@ class ChatService:
         metrics: GatewayMetrics,
         sink: RecordSink | None = None,
         budget: Budget | None = None,
+        verifier: VerifierHolder | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
@@ -51,8 +53,10 @@ class ChatService:
         self.observer = Observer(settings, models=self.models, metrics=metrics, inputs=inputs,
                                  experts=experts, validators=validators, sink=sink, budget=budget)
         self.drafter = Drafter(settings, experts=experts, inputs=inputs, metrics=metrics,
-                               observer=self.observer)
-        self.judge = Judge(settings, inputs=inputs, metrics=metrics, validators=validators)
+                               observer=self.observer, verifier=verifier,
+                               edge_model=lambda: self.models.edge)
+        self.judge = Judge(settings, inputs=inputs, metrics=metrics, validators=validators,
+                           verifier=verifier, model_of=self._model_of)
         self.answerer = Answerer(cloud=cloud, models=self.models, metrics=metrics,
                                  observer=self.observer)
         self.shadow = Shadow(settings, cloud=cloud, answerer=self.answerer, observer=self.observer,
@@ -69,6 +73,9 @@ class ChatService:
     @property
     def cloud_model(self) -> str:
         return self.models.cloud
+
+    def _model_of(self, expert: str | None) -> str:
+        return self.experts.model_of(expert) or self.models.edge
 
     async def handle(
         self, raw: dict[str, Any], request: ChatCompletionRequest, info: RequestInfo

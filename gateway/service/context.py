@@ -61,6 +61,8 @@ class RequestContext:
     draft_check: SchemaCheck | None = None
     features: DraftFeatures | None = None
     offload: bool = False  # the draft asked for the cloud's help
+    skipped: bool = False  # the pre-draft prediction sent it straight to the cloud
+    verifier_request: Any = None  # gateway.routing.verifier.RequestContext, when computed
     edge_error: UpstreamError | None = None
     edge_s: float | None = None
     cloud_s: float | None = None

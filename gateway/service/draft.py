@@ -4,6 +4,7 @@ draft (log-probs on, bounded by the edge flavour's shaping in ``edge_worker``)."
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway.config import Settings
@@ -11,7 +12,9 @@ from gateway.errors import UpstreamError
 from gateway.experts.router import ExpertRouter
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
+from gateway.policy.verifier_store import VerifierHolder, request_only_score
 from gateway.routing.offload import offload_tool_definition
+from gateway.routing.verifier import prepare
 from gateway.service.context import RequestContext
 from gateway.service.observe import Observer, observe_link
 
@@ -25,7 +28,12 @@ class Drafter:
         inputs: LiveInputs,
         metrics: GatewayMetrics,
         observer: Observer,
+        verifier: VerifierHolder | None = None,
+        edge_model: Callable[[], str] = lambda: "",
     ) -> None:
+        self.verifier = verifier
+        self.edge_model = edge_model
+        self.skip_margin = settings.verifier.skip_margin
         self.experts = experts
         self.inputs = inputs
         self.metrics = metrics
@@ -36,10 +44,21 @@ class Drafter:
 
     def plan(self, ctx: RequestContext) -> bool:
         """Place the request (unless the cloud is forced); True when an edge draft is wanted."""
-        if ctx.forced == "cloud":
+        if ctx.forced == "cloud" or (ctx.forced is None and self._skip(ctx)):
             return False
         plan = ctx.plan = self.experts.plan(ctx.raw, ctx.body_bytes, ctx.slo, ctx.cloud_latency_s)
         return plan.expert is not None and (ctx.forced == "edge" or plan.to_cloud is None)
+
+    def _skip(self, ctx: RequestContext) -> bool:
+        """Pre-draft skip: the request-only prediction cannot reach τ with the margin."""
+        if self.skip_margin is None or self.verifier is None:
+            return False
+        model = self.verifier.request_model_for(self.edge_model())
+        if model is None:
+            return False
+        request = ctx.verifier_request = prepare(ctx.raw.get("messages") or (), ctx.raw.get("tools") or ())
+        ctx.skipped = request_only_score(model, request.vector) < ctx.threshold - self.skip_margin
+        return ctx.skipped
 
     def edge_body(self, raw: dict[str, Any]) -> dict[str, Any]:
         """What the edge is asked: the request as it came, plus the offload tool when that

@@ -6,17 +6,22 @@ The decisions themselves are the pure functions of ``gateway.routing`` (schema g
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
+from gateway.policy.verifier_store import VerifierHolder
 from gateway.routing.decision import Decision, decide
 from gateway.routing.offload import requests_offload, strip_offload
 from gateway.routing.schema_guard import ValidatorCache, check_tool_calls
 from gateway.routing.score import DraftFeatures, logprob_summary, score
+from gateway.routing.verifier import LogprobSummary, features, prepare
 from gateway.service.context import RequestContext
 
 FORCED_EDGE = Decision("edge", "forced")
 FORCED_CLOUD = Decision("cloud", "forced")
+SKIPPED = Decision("cloud", "edge_skipped")
 
 
 class Judge:
@@ -27,7 +32,11 @@ class Judge:
         inputs: LiveInputs,
         metrics: GatewayMetrics,
         validators: ValidatorCache,
+        verifier: VerifierHolder | None = None,
+        model_of: Callable[[str | None], str | None] = lambda _expert: None,
     ) -> None:
+        self.verifier = verifier
+        self.model_of = model_of  # the edge model an expert serves (the verifier is per model)
         self.routing = settings.routing
         self.calibration_required = settings.calibration.required
         self.inputs = inputs
@@ -42,6 +51,8 @@ class Judge:
             return FORCED_EDGE if ctx.draft is not None else None
         if ctx.forced == "cloud":
             return FORCED_CLOUD
+        if ctx.skipped:
+            return SKIPPED
         plan = ctx.plan
         if plan is not None and plan.to_cloud is not None:  # no expert up, or none in time
             return Decision("cloud", plan.to_cloud)
@@ -91,4 +102,12 @@ class Judge:
         prior = r.score_without_logprobs if quality is None else quality
         ctx.score = score(ctx.features, self.inputs.active_calibrator(), prior,
                           require_calibration=self.calibration_required)
+        if check.valid and not offload and self.verifier is not None:
+            model = self.verifier.model_for(self.model_of(ctx.expert))
+            if model is not None:  # the fitted verifier gives s; the calibrated score is the fallback
+                request = ctx.verifier_request or prepare(ctx.raw.get("messages") or (),
+                                                          ctx.raw.get("tools") or ())
+                logprobs = None if mean_lp is None or min_lp is None else LogprobSummary(
+                    mean_lp, min_lp, len(ctx.draft.token_logprobs))
+                ctx.score = model.score(features(request, message.get("tool_calls"), logprobs))
         self.metrics.route_score.observe(ctx.score)

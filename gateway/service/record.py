@@ -27,6 +27,7 @@ def _draft_part(ctx: RequestContext) -> dict[str, Any] | None:
         "schema_error": check.error if check else None,
         "mean_logprob": features.mean_logprob if features else None,
         "min_logprob": features.min_logprob if features else None,
+        "n_tokens": features.n_tokens if features else None,
     }
 
 

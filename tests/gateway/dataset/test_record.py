@@ -14,7 +14,7 @@ from tests.support.factories import make_record
 def test_round_trip_keeps_every_field() -> None:
     raw = make_record(1)
     record = DatasetRecord.model_validate(raw)
-    assert record.schema_version == 1
+    assert record.schema_version == 2
     again = decode(encode(record))
     assert again == record
     assert again.request["temperature"] == 0.1  # unknown request fields are kept
@@ -26,7 +26,8 @@ def test_round_trip_keeps_every_field() -> None:
         lambda r: r.update(extra_field=1),
         lambda r: r["tokens"].update(cached=3),
         lambda r: r.update(kind="other"),
-        lambda r: r.update(schema_version=2),
+        lambda r: r.update(schema_version=3),
+        lambda r: r["edge_draft"].update(n_tokens=-1),
         lambda r: r.pop("request"),
     ],
 )
@@ -76,3 +77,12 @@ def test_request_hash_ignores_earlier_tool_call_ids() -> None:
     assert request_hash(a) == request_hash(b)
     c = with_history("call_c", '{"city": "Y", "unit": "celsius"}')
     assert request_hash(c) != request_hash(a)
+
+
+def test_version_1_records_still_read() -> None:
+    raw = make_record(1)
+    raw["schema_version"] = 1
+    raw["edge_draft"].pop("n_tokens", None)
+    record = DatasetRecord.model_validate(raw)
+    assert record.schema_version == 1 and record.edge_draft is not None
+    assert record.edge_draft.n_tokens is None
