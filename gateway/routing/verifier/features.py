@@ -225,10 +225,9 @@ def prepare(
     messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
 ) -> RequestContext:
     """Analyse the request once: its words, numbers and each tool's overlap with it."""
-    texts = [message_text(m) for m in messages if isinstance(m, Mapping)]
-    asked = " ".join(
-        t for m, t in zip(messages, texts, strict=False) if m.get("role") in ("user", None)
-    ) or " ".join(texts)
+    turns = [(m.get("role"), message_text(m)) for m in messages if isinstance(m, Mapping)]
+    texts = [text for _, text in turns]
+    asked = " ".join(t for role, t in turns if role in ("user", None)) or " ".join(texts)
     every = " ".join(texts)
     asked_tokens = words(asked)
     tokens = asked_tokens if every == asked else words(every)

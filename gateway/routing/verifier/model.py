@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.routing.verifier.features import FEATURE_NAMES
 
@@ -147,6 +148,27 @@ class VerifierModel:
             raise VerifierError(f"verifier model field missing or malformed: {exc}") from None
 
 
+def _newton(design: Any, y: Any, l2: float, max_iter: int) -> Any:
+    """Penalised logistic regression by Newton's method; the last column (bias) is free."""
+    import numpy as np
+
+    penalty = np.full(design.shape[1], l2)
+    penalty[-1] = 0.0
+    theta = np.zeros(design.shape[1])
+    for _ in range(max_iter):
+        # einsum, not @: these matrices are small, and a multi-threaded BLAS on a busy box
+        # spends 10-20x the work in thread hand-offs
+        p = 1.0 / (1.0 + np.exp(-np.clip(np.einsum("ij,j->i", design, theta), -35, 35)))
+        grad = np.einsum("ij,i->j", design, p - y) + penalty * theta
+        weighted = design * (p * (1 - p))[:, None]
+        hess = np.einsum("ni,nj->ij", weighted, design) + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return theta
+
+
 def fit(
     rows: Sequence[Sequence[float]],
     labels: Sequence[bool | int | float],
@@ -184,21 +206,7 @@ def fit(
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0  # a constant feature carries nothing: keep it, weight → 0
     z = (x - mean) / scale
-    design = np.hstack([z, np.ones((len(y), 1))])
-    penalty = np.full(design.shape[1], l2)
-    penalty[-1] = 0.0
-    theta = np.zeros(design.shape[1])
-    for _ in range(max_iter):
-        # einsum, not @: these matrices are small, and a multi-threaded BLAS on a busy box
-        # spends 10-20x the work in thread hand-offs
-        p = 1.0 / (1.0 + np.exp(-np.clip(np.einsum("ij,j->i", design, theta), -35, 35)))
-        grad = np.einsum("ij,i->j", design, p - y) + penalty * theta
-        weighted = design * (p * (1 - p))[:, None]
-        hess = np.einsum("ni,nj->ij", weighted, design) + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if float(np.abs(step).max()) < 1e-8:
-            break
+    theta = _newton(np.hstack([z, np.ones((len(y), 1))]), y, l2, max_iter)
     return VerifierModel(
         edge_model=edge_model,
         features=tuple(features),

@@ -220,3 +220,11 @@ def test_no_call_interactions_copy_the_request_feature_only_without_a_call():
         assert none[f"draft_no_call_x_{name}"] == none[f"req_{name}"]
         assert some[f"draft_no_call_x_{name}"] == 0.0
     assert none["req_shared_words"] > 0
+
+
+def test_user_text_is_found_past_non_message_entries():
+    ask = ["junk", {"role": "system", "content": "You answer with tools."}, ASK[0]]
+    x = named(extract(ask, TOOLS, [call("weather_forecast_get", {"city": "Paris", "days": 3})]))
+    assert x["draft_request_numbers_used"] == 1.0 and x["req_numbers"] == pytest.approx(
+        math.log1p(1)
+    )
