@@ -9,9 +9,9 @@
    (γ = 0.8: the slowdown it causes shows there); advantage = return − batch mean, divided by
    the batch standard deviation; an entropy bonus keeps exploring.
 3. After each iteration the greedy policy is evaluated on fixed training episodes; the best
-   iterate is exported (``gateway/routing/data/placement_policy.json``: plain weights, the
-   feature list and the training curve) for the numpy forward pass in
-   ``gateway.routing.learned``.
+   iterate is exported (``gateway/routing/placement/data/placement_policy.json``: plain
+   weights, the feature list and the training curve) for the numpy forward pass in
+   ``gateway.routing.placement.learned_model``.
 
 Training episodes use seeds ≥ 100 and the *first* half of each Azure trace; ``netgpt bench
 experts`` reports seeds 1.. on the *second* half. Bounded: about 3–6 minutes on 2 shared cores.
@@ -42,14 +42,22 @@ from bench.experts.workload import (
     available_traces,
     recorded_call_latencies,
 )
-from gateway.routing.impact import Estimate
-from gateway.routing.learned import FEATURES, FORMAT_VERSION, LearnedPolicy, features
-from gateway.routing.placement import Placement, PolicyState
-from gateway.routing.policies import impact_score
-from gateway.routing.views import ExpertView, RequestView
+from gateway.routing.placement import Estimate, ExpertView, Placement, PolicyState, RequestView
+from gateway.routing.placement.learned_model import (
+    FEATURES,
+    FORMAT_VERSION,
+    LearnedPolicy,
+    features,
+)
+from gateway.routing.placement.scorers import impact_score
 
 DEFAULT_OUT = (
-    Path(__file__).resolve().parents[2] / "gateway" / "routing" / "data" / "placement_policy.json"
+    Path(__file__).resolve().parents[2]
+    / "gateway"
+    / "routing"
+    / "placement"
+    / "data"
+    / "placement_policy.json"
 )
 HIDDEN = 32
 GAMMA = 0.8
@@ -61,7 +69,6 @@ class Recorder:
     def __init__(self, policy: LearnedPolicy | None, rng: random.Random, teacher: bool) -> None:
         self.policy, self.rng, self.teacher = policy, rng, teacher
         self.last: tuple[list[list[float]], int] | None = None
-        self._state = PolicyState()
 
     def choose(
         self, request: RequestView, experts: Sequence[ExpertView], ests: Sequence[Estimate]
@@ -70,7 +77,7 @@ class Recorder:
         if self.teacher or self.policy is None:
             any_meets = any(e.meets for e in ests)
             scores = [
-                impact_score(x, e, self._state) if (e.meets or not any_meets) else -1e9
+                impact_score(x, e) if (e.meets or not any_meets) else -1e9
                 for x, e in zip(experts, ests, strict=True)
             ]
             action = int(np.argmax(scores))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import time
 
-from gateway.routing.learned import load_policy
 from gateway.routing.placement import (
     POLICIES,
     ExpertView,
@@ -25,6 +24,7 @@ from gateway.routing.placement import (
     RequestView,
     place,
 )
+from gateway.routing.placement.learned_model import load_policy
 
 TARGET_US = 50.0
 

@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gateway.routing.latency_model import LatencyPrior
+from gateway.routing.placement import LatencyPrior
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 

@@ -180,7 +180,7 @@ def _plots(out: Path, rows: Sequence[dict[str, Any]]) -> list[str]:
 def _learned_meta(opts: Options) -> dict[str, Any] | None:
     if "learned" not in opts.policies:
         return None
-    from gateway.routing.learned import load_policy
+    from gateway.routing.placement.learned_model import load_policy
 
     try:
         return load_policy(opts.learned_path).meta

@@ -140,7 +140,7 @@ def summarise(outcomes: Sequence[Outcome], stats: dict[str, float]) -> dict[str,
 
 def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """All runs, aggregated over seeds: one row per (policy, workload, utilisation)."""
-    from gateway.routing.learned import load_policy
+    from gateway.routing.placement.learned_model import load_policy
 
     scenario = SCENARIOS[opts.scenario]
     profiles = [profile(name) for name in scenario.experts]

@@ -25,16 +25,16 @@ from typing import Protocol
 
 from bench.experts.profiles import ExpertProfile
 from bench.experts.workload import QualityTable, SimRequest
-from gateway.routing.impact import remaining_tokens
-from gateway.routing.latency_model import LatencyModel
 from gateway.routing.placement import (
     ExpertView,
     InFlight,
+    LatencyModel,
     Placement,
     PolicyState,
     RequestView,
     cloud_wins,
     place,
+    remaining_tokens,
 )
 
 SCRAPE_INTERVAL_S = 0.05  # the endpoint picker's polling interval (SEEDS.md)

@@ -101,7 +101,7 @@ class ExpertLoad:
 
 
 class LiveLoad:
-    """Per-expert load; implements what ``gateway.experts.router`` reads and updates."""
+    """Per-expert load; implements what ``gateway.experts.placer`` reads and updates."""
 
     def __init__(
         self,

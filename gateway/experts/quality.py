@@ -137,7 +137,7 @@ def label(record: dict[str, Any], domains: Sequence[str] = ()) -> tuple[str, Req
 
 
 class QualityHolder:
-    """The table the router reads, swapped whole on refit (from Redis, else the local spool)."""
+    """The table the placer reads, swapped whole on refit (from Redis, else the local spool)."""
 
     def __init__(self, domains: Sequence[str] = ()) -> None:
         self.domains = tuple(sorted({d.lower() for d in domains}))

@@ -138,15 +138,15 @@ def test_netgpt_serve_exits_2_on_an_unknown_policy_or_a_bad_slo(tmp_path):
 
 def test_a_latency_prior_is_where_the_experts_model_starts(tmp_path):
     from gateway.experts.load import LiveLoad
+    from gateway.experts.placer import ExpertPlacer
     from gateway.experts.quality import QualityHolder
-    from gateway.experts.router import ExpertRouter
     from gateway.metrics import GatewayMetrics
 
     settings = Settings(edge=EdgeSettings(experts_file=write(tmp_path, GOOD)))
     experts = load_experts(settings)
     metrics = GatewayMetrics()
-    router = ExpertRouter(settings, experts, {}, LiveLoad(experts, settings.experts, metrics),
+    placer = ExpertPlacer(settings, experts, {}, LiveLoad(experts, settings.experts, metrics),
                           QualityHolder(), metrics)
-    assert router.models["big"].coefficients["tpot_s"] == 0.03
-    assert router.models["big"].coefficients["ttft_s"] == 0.2
-    assert router.models["smol-p1"].coefficients["tpot_s"] == 0.02  # the generic default
+    assert placer.models["big"].coefficients["tpot_s"] == 0.03
+    assert placer.models["big"].coefficients["ttft_s"] == 0.2
+    assert placer.models["smol-p1"].coefficients["tpot_s"] == 0.02  # the generic default

@@ -1,4 +1,4 @@
-"""Laws of placement across edge experts (gateway.routing.placement), stated with hypothesis."""
+"""Laws of placement across edge experts (gateway.routing.placement.place), stated with hypothesis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.routing.impact import estimate, remaining_tokens
 from gateway.routing.placement import (
     POLICIES,
     ExpertView,
@@ -16,7 +15,9 @@ from gateway.routing.placement import (
     PolicyState,
     RequestView,
     cloud_wins,
+    estimate,
     place,
+    remaining_tokens,
 )
 
 HEURISTIC = tuple(p for p in POLICIES if p != "learned")

@@ -24,8 +24,8 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from gateway.routing.latency_model import MIN_TPOT_S, MIN_TTFT_S, LatencyModel
-from gateway.routing.views import ExpertView, InFlight, RequestView
+from gateway.routing.placement.latency_model import MIN_TPOT_S, MIN_TTFT_S, LatencyModel
+from gateway.routing.placement.views import ExpertView, InFlight, RequestView
 
 MIN_REL_ERR = 0.1  # the model is never trusted to better than ±10%
 _LOGIT = 1.7  # logistic slope that matches a standard normal CDF
@@ -55,6 +55,47 @@ def effective_load(expert: ExpertView) -> float:
         if gauges > load:
             load = gauges
     return load
+
+
+def headroom(request: RequestView, est: Estimate) -> float | None:
+    """Smallest relative slack of ``est`` over the request's SLOs; None when it has none.
+
+    >>> est = Estimate(0.5, 0.02, 2.0, 1.0, True, 0.0, 0.0, 0.0, False)
+    >>> headroom(RequestView(100, 10, slo_ttft_s=1.0, deadline_s=4.0), est)
+    0.5
+    """
+    rooms = []
+    if request.slo_ttft_s:
+        rooms.append((request.slo_ttft_s - est.ttft_s) / request.slo_ttft_s)
+    if request.slo_tpot_s and request.expected_output_tokens > 1:
+        rooms.append((request.slo_tpot_s - est.tpot_s) / request.slo_tpot_s)
+    if request.deadline_s:
+        rooms.append((request.deadline_s - est.total_s) / request.deadline_s)
+    return min(rooms) if rooms else None
+
+
+def headrooms(request: RequestView, ests: Sequence[Estimate]) -> list[float] | None:
+    """``headroom`` of each estimate (the same figures), or None when the request has no SLO."""
+    ttft, tpot, total = request.slo_ttft_s, request.slo_tpot_s, request.deadline_s
+    if not tpot or request.expected_output_tokens <= 1:
+        tpot = None
+    if not (ttft or tpot or total):
+        return None
+    out = []
+    for est in ests:
+        room = 1e308
+        if ttft:
+            room = (ttft - est.ttft_s) / ttft
+        if tpot:
+            r = (tpot - est.tpot_s) / tpot
+            if r < room:
+                room = r
+        if total:
+            r = (total - est.total_s) / total
+            if r < room:
+                room = r
+        out.append(room)
+    return out
 
 
 def queue_wait_s(load: float, slots: int | None, service_s: float) -> float:

@@ -6,8 +6,8 @@
 
 ``c`` is the number of requests running on the expert together with this one (itself
 included), capped at the expert's slots when they are known; waiting for a free slot is
-modelled apart (``gateway.routing.impact.queue_wait_s``), so feed the model observations of
-requests that did not queue. Both parts are fitted by recursive least squares with a
+modelled apart (``gateway.routing.placement.estimator.queue_wait_s``), so feed the model
+observations of requests that did not queue. Both parts are fitted by recursive least squares with a
 forgetting factor, starting from a prior (an expert profile or defaults), so the model is
 usable before its first observation and follows a server whose speed drifts.
 

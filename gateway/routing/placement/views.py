@@ -1,7 +1,7 @@
 """What placement sees and decides: immutable views of experts, the request, in-flight requests.
 
-The gateway (or the simulator) builds these from its live state; ``gateway.routing.placement``
-turns them into a ``Placement``. Nothing here reads a clock or a socket.
+The gateway (or the simulator) builds these from its live state;
+``gateway.routing.placement.place`` turns them into a ``Placement``. Nothing here reads a clock or a socket.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.routing.learned import FEATURES, LearnedPolicy, features, load_policy, policy_from_json
 from gateway.routing.placement import (
+    Context,
+    Estimate,
     ExpertView,
     LatencyModel,
     LatencyPrior,
@@ -20,7 +21,17 @@ from gateway.routing.placement import (
     RequestView,
     place,
 )
-from gateway.routing.policies import estimates
+from gateway.routing.placement.learned_model import (
+    FEATURES,
+    LearnedPolicy,
+    features,
+    load_policy,
+    policy_from_json,
+)
+
+
+def estimates(r: RequestView, experts: list[ExpertView]) -> list[Estimate]:
+    return Context(r, experts, {}, PolicyState()).estimates(range(len(experts)))
 
 
 def _truth(c: int, p: int) -> tuple[float, float]:
@@ -92,7 +103,7 @@ def test_shipped_learned_policy_loads_and_places_on_a_healthy_expert():
         features(
             r,
             [e for e in _experts() if e.healthy],
-            estimates(r, [e for e in _experts() if e.healthy], {}, None),
+            estimates(r, [e for e in _experts() if e.healthy]),
         )
     )
     assert scores.shape == (3,) and np.isfinite(scores).all()
@@ -116,8 +127,8 @@ def test_attention_lets_each_expert_see_the_others():
     a = ExpertView("a", 0.9, in_flight=4, slots=16)
     idle = ExpertView("b", 0.8, in_flight=0, slots=16)
     busy = ExpertView("b", 0.8, in_flight=15, slots=16)
-    s1 = policy.scores(features(r, [a, idle], estimates(r, [a, idle], {}, None)))
-    s2 = policy.scores(features(r, [a, busy], estimates(r, [a, busy], {}, None)))
+    s1 = policy.scores(features(r, [a, idle], estimates(r, [a, idle])))
+    s2 = policy.scores(features(r, [a, busy], estimates(r, [a, busy])))
     assert s1[0] != pytest.approx(s2[0], abs=1e-9)
 
 

@@ -6,10 +6,11 @@ load, SLO misses and latency it would cause) plus the request's own features; on
 self-attention layer lets every expert see the others (how loaded the alternatives are), and a
 head scores each expert. The policy picks the highest score. It is trained offline with a
 policy gradient in the simulator (``bench/experts/learn.py``, the ``train`` extra) and shipped as
-plain weights (``gateway/routing/data/placement_policy.json``).
+plain weights (``gateway/routing/placement/data/placement_policy.json``).
 
-``load_policy`` is the only function here that reads anything: call it once where the router
-is built and keep the ``LearnedPolicy`` in the ``PolicyState``.
+``load_policy`` is the only function here that reads anything: call it once where the placer
+is built and keep the ``LearnedPolicy`` in the ``PolicyState`` (the ``learned`` scorer,
+``scorers/learned.py``, asks it to choose).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.routing.impact import Estimate
-from gateway.routing.views import ExpertView, RequestView
+from gateway.routing.placement.estimator import Estimate
+from gateway.routing.placement.views import ExpertView, RequestView
 
 FEATURES: tuple[str, ...] = (
     "quality",
@@ -194,5 +195,6 @@ def load_policy(path: Path | None = None) -> LearnedPolicy:
     """The shipped weights (or those at ``path``). Reads a file: call it once at start-up."""
     if path is not None:
         return policy_from_json(path.read_text(encoding="utf-8"))
-    text = resources.files("gateway.routing.data").joinpath(WEIGHTS_RESOURCE).read_text("utf-8")
+    data = resources.files("gateway.routing.placement.data")
+    text = data.joinpath(WEIGHTS_RESOURCE).read_text("utf-8")
     return policy_from_json(text)

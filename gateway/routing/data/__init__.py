@@ -1,1 +1,0 @@
-"""Package data of gateway.routing: the learned placement policy's weights."""

@@ -1,0 +1,1 @@
+"""Package data of gateway.routing.placement: the learned placement policy's weights."""
