@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from gateway.api.responses_openapi import responses_paths
 from gateway.protocol.chat import ChatCompletionRequest
 
 ERROR = "ErrorEnvelope"
@@ -166,6 +167,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     chat = _chat_operation(client_auth)
     doc["paths"]["/v1/chat/completions"] = {"post": chat["operation"]}
     schemas.update(chat["schemas"])
+    paths, more = responses_paths(client_auth, _error, _ROUTE_HEADERS, _REF)
+    doc["paths"].update(paths)
+    schemas.update(more)
     return doc
 
 

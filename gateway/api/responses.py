@@ -103,7 +103,7 @@ async def create_response(request: Request) -> Response:
         if parsed.previous_response_id is not None:
             entry = await response_store(state).load(owner, parsed.previous_response_id)
             if entry is None:
-                raise RequestError(f"Previous response with id '{parsed.previous_response_id}' not found "
+                raise ResponseNotFound(f"Previous response with id '{parsed.previous_response_id}' not found "
                                    "(expired after NETGPT_RESPONSES_TTL_S, deleted, stored under another "
                                    "key, or sent with store=false)", param="previous_response_id",
                                    code="previous_response_not_found")

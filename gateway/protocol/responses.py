@@ -151,6 +151,10 @@ class ResponsesRequest(OpenAIModel):
     include: list[str] | None = None
     truncation: Literal["auto", "disabled"] | None = None
     background: Literal[False] | None = None  # true: 400 (background mode is not served)
+    # not served: null or absent only (unsupported() names them first)
+    reasoning: None = None
+    conversation: None = None
+    prompt: None = None
 
     @property
     def tool_names(self) -> list[str]:

@@ -130,7 +130,7 @@ async def test_previous_response_id_chain_and_get_delete(gw, edge_fake):
     assert gone.json() == {"id": first["id"], "object": "response", "deleted": True}
     assert (await gw.http.get(f"/v1/responses/{first['id']}")).status_code == 404
     again = await gw.http.post("/v1/responses", json=follow)
-    assert again.status_code == 400
+    assert again.status_code == 404
     assert again.json()["error"]["param"] == "previous_response_id"
 
 
@@ -149,7 +149,7 @@ async def test_keys_never_read_each_others_responses(app_client_factory, make_se
     assert (await gw.http.get(f"/v1/responses/{out['id']}", headers=b)).status_code == 404
     assert (await gw.http.delete(f"/v1/responses/{out['id']}", headers=b)).status_code == 404
     r = await gw.http.post("/v1/responses", json=body(previous_response_id=out["id"]), headers=b)
-    assert r.status_code == 400 and r.json()["error"]["code"] == "previous_response_not_found"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "previous_response_not_found"
     assert (await gw.http.get(f"/v1/responses/{out['id']}")).status_code == 401
 
 
@@ -193,3 +193,18 @@ async def test_bad_requests_get_the_envelope(gw, payload, param):
     r = await gw.http.post("/v1/responses", content=payload, headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert r.json()["error"]["param"] == param
+
+
+async def test_openapi_documents_the_responses_routes(gw):
+    import jsonschema
+
+    doc = (await gw.http.get("/openapi.json")).json()
+    create = doc["paths"]["/v1/responses"]["post"]
+    assert {"200", "400", "404"} <= create["responses"].keys()
+    assert set(doc["paths"]["/v1/responses/{response_id}"]) == {"get", "delete"}
+    schema = {**doc["components"]["schemas"]["ResponsesRequest"], "components": doc["components"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(body(input=[{"role": "user", "content": "hi"}]))
+    assert not validator.is_valid(body(tools=[{"type": "web_search"}]))
+    assert not validator.is_valid(body(background=True))
+    assert not validator.is_valid(body(reasoning={"effort": "low"}))
