@@ -243,8 +243,8 @@ def prepare(
         (len(i.name_stems & stems) / len(i.name_stems) for i in infos.values() if i.name_stems),
         default=0.0,
     )
-    found = numbers(asked)
-    readings = found if every == asked else numbers(every)
+    found = numbers(asked, tokens=asked_tokens)
+    readings = found if every == asked else numbers(every, tokens=tokens)
     shared = {n: len(stems & i.stems) for n, i in infos.items()}
     coverage = {n: shared[n] / len(stems) if stems else 0.0 for n in infos}
     vector = (

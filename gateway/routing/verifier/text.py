@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # a number not glued to a preceding letter ("v2" is a name, not a number); 1,000 and 1.5e3 count
-_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# no look-behind (it costs a check at every character): a number glued to a preceding letter
+# ("v2", "x-5"'s sign) is dropped after the match, in Python
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _SCALE = re.compile(
-    r"(?<![A-Za-z_])(\d[\d,]*(?:\.\d+)?)\s*(%|percent|k\b|thousand|million|billion|m\b|bn\b)",
+    r"(\d[\d,]*(?:\.\d+)?)\s*(%|percent|k\b|thousand|million|billion|m\b|bn\b)",
     re.IGNORECASE,
 )
 _SCALES = {
@@ -45,7 +47,6 @@ _NUMBER_WORDS = {
     "double": 2,
     "half": 0.5,
 }
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 STOPWORDS = frozenset(
     "a an the of to in on for and or is are be by with from at as it this that what which "
     "how me my i you your can could would will please give find get tell us we do does "
@@ -84,11 +85,28 @@ def _to_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def numbers(text: str, *, extended: bool = True) -> list[float]:
+def _digits(text: str) -> list[float]:
+    out = []
+    for match in _NUMBER.finditer(text):
+        token, start = match.group(), match.start()
+        if start and (text[start - 1].isalpha() or text[start - 1] == "_"):
+            if token[0] not in "+-":
+                continue  # part of a name ("v2", "H2O")
+            token = token[1:]  # "x-5": a hyphen, not a sign
+        value = _to_float(token)
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def numbers(
+    text: str, *, extended: bool = True, tokens: Sequence[str] | None = None
+) -> list[float]:
     """Every number written in digits in ``text``, in order, repeats kept; ``extended`` adds
-    readings a value may take (``5%`` also as 0.05, ``2 million`` as 2e6, a few number words).
+    readings a value may take (``5%`` also as 0.05, ``2 million`` as 2e6, a few number words;
+    ``tokens``, the text's ``words`` when already computed, saves a pass for the latter).
     """
-    out = [v for v in (_to_float(m.group()) for m in _NUMBER.finditer(text)) if v is not None]
+    out = _digits(text)
     if not extended:
         return out
     if out:
@@ -96,7 +114,9 @@ def numbers(text: str, *, extended: bool = True) -> list[float]:
             base = _to_float(match.group(1))
             if base is not None:
                 out.append(base * _SCALES[match.group(2).lower()])
-    out.extend(float(_NUMBER_WORDS[w.lower()]) for w in _NUMBER_WORD.findall(text))
+    if tokens is None:
+        tokens = words(text)
+    out.extend(float(_NUMBER_WORDS[w]) for w in tokens if w in _NUMBER_WORDS)
     return out
 
 

@@ -228,3 +228,11 @@ def test_user_text_is_found_past_non_message_entries():
     assert x["draft_request_numbers_used"] == 1.0 and x["req_numbers"] == pytest.approx(
         math.log1p(1)
     )
+
+
+def test_numbers_glued_to_names_are_not_numbers():
+    from gateway.routing.verifier.text import numbers
+
+    assert numbers("H2O at v22 for 3 days", extended=False) == [3.0]
+    assert numbers("x-5 and COVID-19, -3", extended=False) == [5.0, 19.0, -3.0]
+    assert sorted(numbers("5% of two million")) == [0.05, 2.0, 5.0]
