@@ -121,8 +121,8 @@ def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> Fas
     app.state.drain = Drain(settings.shutdown_drain_s)  # SIGTERM: readiness fails first
     app.router.routes.append(Route("/v1/chat/completions", chat_completions, methods=["POST"]))
     app.router.routes.append(Route("/v1/responses", responses.create_response, methods=["POST"]))
-    app.router.routes.append(Route("/v1/responses/{response_id}", responses.get_response, methods=["GET"]))
-    app.router.routes.append(Route("/v1/responses/{response_id}", responses.delete_response, methods=["DELETE"]))
+    app.router.routes.append(Route("/v1/responses/{response_id}", responses.stored_response,
+                                   methods=["GET", "DELETE"]))
     app.include_router(admin.router)
     app.add_exception_handler(GatewayError, gateway_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)

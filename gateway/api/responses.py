@@ -184,6 +184,13 @@ def _not_found(response_id: str) -> ResponseNotFound:
                             "under another key, or created with store=false)", param="response_id")
 
 
+async def stored_response(request: Request) -> Response:
+    """``GET`` or ``DELETE /v1/responses/{id}``: one route, so a 405 lists both in ``Allow``."""
+    if request.method == "DELETE":
+        return await delete_response(request)
+    return await get_response(request)
+
+
 async def get_response(request: Request) -> Response:
     store, owner, response_id = await _owned(request)
     entry = await store.load(owner, response_id)

@@ -19,7 +19,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import (
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from gateway.errors import RequestError, UnsupportedParameter
 from gateway.protocol.chat import OpenAIModel, PositiveInt, _param
@@ -150,7 +158,8 @@ class ResponsesRequest(OpenAIModel):
     text: TextConfig | None = None
     include: list[str] | None = None
     truncation: Literal["auto", "disabled"] | None = None
-    background: Literal[False] | None = None  # true: 400 (background mode is not served)
+    # true: 400 from unsupported() (background mode is not served); strict bool, so 0 is no false
+    background: Annotated[bool, WithJsonSchema({"type": "boolean", "const": False})] | None = None
     # not served: null or absent only (unsupported() names them first)
     reasoning: None = None
     conversation: None = None
