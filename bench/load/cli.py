@@ -61,6 +61,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-workers", action="store_true", help="skip the 1-vs-2 worker scaling phase")
     parser.add_argument(
+        "--baseline-src", type=Path, default=None, metavar="DIR",
+        help="also measure the gateway of another source tree (e.g. `git worktree add DIR "
+        "COMMIT`), edge and fallback paths, in the same interleaved rounds: an A/B of a change",
+    )
+    parser.add_argument(
         "--soak", type=float, default=0.0, metavar="SECONDS",
         help="after the table, run one path (--soak-path) this long at half its saturated RPS and report "
         "errors, RSS growth after warm-up, file descriptors and dataset records (1800 for 30 minutes)",
@@ -87,6 +92,7 @@ def options(args: argparse.Namespace) -> Options:
         warmup_s=1.0 if args.quick else 2.0, rates=args.rates, latency_rate=args.latency_rate,
         litellm=not args.skip_litellm, install=not args.no_install, workers=not args.no_workers,
         soak_s=args.soak, soak_rate=args.soak_rate, soak_path=args.soak_path,
+        baseline_src=args.baseline_src.resolve() if args.baseline_src else None,
     )
 
 

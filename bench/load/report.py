@@ -15,12 +15,15 @@ from bench.load.loadgen import FixedRate, Saturation
 
 DIRECT, DIRECT_CLOUD, LITELLM = "direct", "direct-cloud", "litellm"
 EDGE, FALLBACK = "gateway-edge", "gateway-fallback"
+BASE_EDGE, BASE_FALLBACK = "baseline-edge", "baseline-fallback"  # --baseline-src: another tree
 LABELS = {
     DIRECT: "upstream direct (nginx, edge answer)",
     DIRECT_CLOUD: "upstream direct (nginx, cloud answer)",
     LITELLM: "LiteLLM proxy, 1 worker",
     EDGE: "gateway, edge path",
     FALLBACK: "gateway, fallback path (edge invalid -> cloud)",
+    BASE_EDGE: "baseline tree, edge path",
+    BASE_FALLBACK: "baseline tree, fallback path",
 }
 
 
@@ -91,15 +94,16 @@ def derive(saturation: Mapping[str, Mapping[str, Any]], rates: Mapping[str, Mapp
         direct = by_target.get(DIRECT)
         cloud = by_target.get(DIRECT_CLOUD)
         row: dict[str, float] = {}
-        for name in (EDGE, LITELLM):
+        for name in (EDGE, BASE_EDGE, LITELLM):
             if direct and name in by_target:
                 row[f"{name}_added_p50_ms"] = by_target[name]["p50_ms"] - direct["p50_ms"]
                 row[f"{name}_added_p99_ms"] = by_target[name]["p99_ms"] - direct["p99_ms"]
-        if direct and cloud and FALLBACK in by_target:
-            both_p50 = direct["p50_ms"] + cloud["p50_ms"]
-            both_p99 = direct["p99_ms"] + cloud["p99_ms"]
-            row[f"{FALLBACK}_added_p50_ms"] = by_target[FALLBACK]["p50_ms"] - both_p50
-            row[f"{FALLBACK}_added_p99_ms"] = by_target[FALLBACK]["p99_ms"] - both_p99
+        for name in (FALLBACK, BASE_FALLBACK):
+            if direct and cloud and name in by_target:
+                both_p50 = direct["p50_ms"] + cloud["p50_ms"]
+                both_p99 = direct["p99_ms"] + cloud["p99_ms"]
+                row[f"{name}_added_p50_ms"] = by_target[name]["p50_ms"] - both_p50
+                row[f"{name}_added_p99_ms"] = by_target[name]["p99_ms"] - both_p99
         if row:
             out[f"at_{rate}"] = row
     return out

@@ -22,7 +22,15 @@ from bench.common import procs
 from bench.common.bodies import request_bytes
 from bench.load import litellm, loadgen, report, targets, upstream
 from bench.load import soak as soak_mod
-from bench.load.report import DIRECT, DIRECT_CLOUD, EDGE, FALLBACK, LITELLM
+from bench.load.report import (
+    BASE_EDGE,
+    BASE_FALLBACK,
+    DIRECT,
+    DIRECT_CLOUD,
+    EDGE,
+    FALLBACK,
+    LITELLM,
+)
 
 SERVER_CPU, OTHER_CPU = "0", "1"
 
@@ -45,6 +53,7 @@ class Options:
     soak_s: float = 0.0
     soak_rate: float | None = None
     soak_path: str = "fallback"  # fallback: every request is a cloud-routed pair for Redis
+    baseline_src: Path | None = None  # another source tree measured beside this one
 
 
 Step = Callable[[str], None]
@@ -113,6 +122,14 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
         started.append(gw_edge)
         gw_fb, fb_port = targets.start_gateway(FALLBACK, up, "invalid", rundir, cpus=server_cpu, redis_port=redis_port)
         started.append(gw_fb)
+        baseline: dict[str, int] = {}
+        if opts.baseline_src is not None:
+            for name, route in ((BASE_EDGE, "edge"), (BASE_FALLBACK, "invalid")):
+                server, port = targets.start_gateway(name, up, route, rundir, cpus=server_cpu,
+                                                     redis_port=redis_port, src=opts.baseline_src)
+                started.append(server)
+                baseline[name] = port
+            result["meta"]["baseline_src"] = str(opts.baseline_src)
         chat = "/v1/chat/completions"
         edge_body = upstream.edge_request()
         tgts = {
@@ -121,6 +138,10 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             EDGE: targets.Target(EDGE, edge_port, chat, request_bytes(), gw_edge, "edge"),
             FALLBACK: targets.Target(FALLBACK, fb_port, chat, request_bytes(), gw_fb, "cloud"),
         }
+        for name, port in baseline.items():
+            server = next(s for s in started if s.name == name)
+            tgts[name] = targets.Target(name, port, chat, request_bytes(), server,
+                                        "edge" if name == BASE_EDGE else "cloud")
         if opts.litellm:
             step("starting the LiteLLM proxy (installing it on first use)")
             exe = litellm.ensure_installed(opts.tools_dir, install=opts.install)
@@ -155,7 +176,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
                     opts.warmup_s, other_cpu,
                 )
 
-        sat_names = [n for n in (DIRECT, LITELLM, EDGE, FALLBACK) if n in tgts]
+        sat_names = [n for n in (DIRECT, LITELLM, EDGE, BASE_EDGE, FALLBACK, BASE_FALLBACK) if n in tgts]
         for name in sat_names:
             step(f"warming up {name}")
             saturate(tgts[name], opts.warmup_s)
@@ -169,7 +190,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
         lite_rps = result["saturation"].get(LITELLM, {}).get("rps", 0.0)
         result["fixed_rate"] = {}
         for rate in opts.rates:
-            names = [DIRECT, DIRECT_CLOUD, EDGE, FALLBACK]
+            names = [DIRECT, DIRECT_CLOUD, EDGE, *baseline, FALLBACK]
             if LITELLM in tgts and rate <= 0.8 * lite_rps:
                 names.insert(2, LITELLM)
             rate_rounds: dict[str, list[loadgen.FixedRate]] = {n: [] for n in names}

@@ -83,14 +83,18 @@ def gateway_env(upstream: Upstream, edge_route: str, redis_port: int | None, dat
 
 def start_gateway(
     name: str, upstream: Upstream, edge_route: str, rundir: Path, *, cpus: str | None,
-    workers: int = 1, redis_port: int | None = None,
+    workers: int = 1, redis_port: int | None = None, src: Path | None = None,
 ) -> tuple[procs.Server, int]:
+    """The gateway of this tree, or with ``src`` the one of another source tree (a checkout of
+    an earlier commit: same interpreter and dependencies, its own ``gateway`` package)."""
     port = procs.free_port()
     data_dir = rundir / f"{name}-data"
     data_dir.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
     env = gateway_env(upstream, edge_route, redis_port, data_dir)
-    server = procs.start(name, cmd, cpus=cpus, logdir=rundir, env=env, cwd=Path.cwd())
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    server = procs.start(name, cmd, cpus=cpus, logdir=rundir, env=env, cwd=src or Path.cwd())
     procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz")
     return server, port

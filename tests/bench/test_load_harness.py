@@ -121,6 +121,26 @@ def test_figures_are_medians_over_rounds_with_overheads_and_ratios() -> None:
     assert "2500" in text and "0.600" in text
 
 
+def test_a_baseline_tree_gets_the_same_overheads_beside_this_one() -> None:
+    rates = {
+        "1000": report.summarize_rate(
+            {
+                report.DIRECT: [_rate(0.10, 0.5)],
+                report.DIRECT_CLOUD: [_rate(0.20, 0.6)],
+                report.EDGE: [_rate(0.70, 2.5)],
+                report.BASE_EDGE: [_rate(0.80, 2.9)],
+                report.FALLBACK: [_rate(1.30, 5.0)],
+                report.BASE_FALLBACK: [_rate(1.50, 5.5)],
+            }
+        )
+    }
+    at = report.derive({}, rates)["at_1000"]
+    assert at[f"{report.BASE_EDGE}_added_p50_ms"] == pytest.approx(0.70)
+    assert at[f"{report.BASE_FALLBACK}_added_p50_ms"] == pytest.approx(1.50 - 0.30)
+    text = report.table({"saturation": {}, "fixed_rate": rates, "derived": {"at_1000": at}, "meta": {}})
+    assert "baseline tree, edge path" in text and "baseline tree, fallback path" in text
+
+
 # -- the open-loop generator against a real loopback server -----------------------------------
 
 
