@@ -95,7 +95,7 @@ def test_vllm_edge_service():
 def test_no_gpu_profile_runs_llama_cpp_as_netgpt_edge_run_does():
     cpu = SERVICES["edge-cpu"]
     assert cpu["profiles"] == ["nogpu"]
-    assert cpu["networks"]["default"]["aliases"] == ["edge"]
+    assert cpu["networks"]["default"]["aliases"] == ["edge", "llamacpp"]
     assert cpu["build"]["target"] == "edge-llamacpp"
     cmd = cpu["command"]
     assert cmd[:2] == ["edge", "run"] and cmd[cmd.index("--port") + 1] == "8000"
@@ -154,8 +154,11 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     ins = instructions(DOCKERFILE)
     froms = [arg for op, arg in ins if op == "FROM"]
     assert len(froms) >= 2 and all("slim" in f for f in froms)
-    final = len(ins) - [op for op, _ in ins][::-1].index("FROM")
-    tail = ins[final:]
+    # the gateway's stage is `runtime` (compose builds it with target runtime; the llama.cpp and
+    # fake-cloud stages come after it, so the classic builder never compiles llama.cpp for it)
+    starts = [i for i, (op, _) in enumerate(ins) if op == "FROM"]
+    runtime = next(i for i in starts if ins[i][1].endswith(" AS runtime"))
+    tail = ins[runtime + 1:next((i for i in starts if i > runtime), len(ins))]
     users = [arg for op, arg in tail if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root")
     health = [arg for op, arg in tail if op == "HEALTHCHECK"]
