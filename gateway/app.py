@@ -58,8 +58,8 @@ if TYPE_CHECKING:  # the adapters are imported where they are built, in the life
     from edge_worker.client import EdgeClient
     from gateway.dataset.writer import DatasetWriter
     from gateway.experts.load import LiveLoad
+    from gateway.experts.placer import ExpertPlacer
     from gateway.experts.quality import QualityHolder
-    from gateway.experts.router import ExpertRouter
     from gateway.policy.budget_store import BudgetController
 
 log = logging.getLogger("netgpt.app")
@@ -148,7 +148,7 @@ class Runtime:
     edge: EdgeClient  # readiness and the edge-model switch: the first expert's client
     expert_load: LiveLoad
     quality: QualityHolder
-    experts: ExpertRouter
+    experts: ExpertPlacer
     cloud: CloudClient
     service: ChatService
     background: list[Background] = field(default_factory=list)
@@ -166,8 +166,8 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     from gateway.dataset.writer import DatasetWriter
     from gateway.experts.config import load_experts
     from gateway.experts.load import LiveLoad
+    from gateway.experts.placer import ExpertPlacer
     from gateway.experts.quality import QualityHolder
-    from gateway.experts.router import ExpertRouter
     from gateway.experts.shared import SharedInFlight
     from gateway.infra.tasks import BackgroundTask
     from gateway.network import NetworkMonitor
@@ -201,7 +201,7 @@ async def _start(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> N
     clients = {e.name: EdgeClient(e.edge) for e in experts}
     load = LiveLoad(experts, settings.experts, metrics)
     quality = QualityHolder([tag for e in experts for tag in e.config.tags])
-    router = ExpertRouter(settings, experts, clients, load, quality, metrics)
+    router = ExpertPlacer(settings, experts, clients, load, quality, metrics)
     cloud = CloudClient(settings, price=prices)
     service = ChatService(settings, experts=router, cloud=cloud, inputs=inputs, metrics=metrics,
                           sink=dataset, budget=budget, verifier=verifier)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.config import Settings
-from gateway.experts.router import ExpertRouter, no_expert_error
+from gateway.experts.placer import ExpertPlacer, no_expert_error
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
 from gateway.policy.verifier_store import VerifierHolder
@@ -35,7 +35,7 @@ class ChatService:
         self,
         settings: Settings,
         *,
-        experts: ExpertRouter,
+        experts: ExpertPlacer,
         cloud: CloudBackend,
         inputs: LiveInputs,
         metrics: GatewayMetrics,

@@ -55,7 +55,7 @@ class RequestContext:
     route: str = "edge"
     reason: str = ""
     score: float | None = None
-    plan: Any = None  # gateway.experts.router.Plan: where placement sent the request
+    plan: Any = None  # gateway.experts.placer.Plan: where placement sent the request
     expert: str | None = None  # the edge expert that drafted
     draft: EdgeDraft | None = None
     draft_check: SchemaCheck | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import UpstreamError
-from gateway.experts.router import ExpertRouter
+from gateway.experts.placer import ExpertPlacer
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
 from gateway.policy.verifier_store import VerifierHolder, request_only_score
@@ -24,7 +24,7 @@ class Drafter:
         self,
         settings: Settings,
         *,
-        experts: ExpertRouter,
+        experts: ExpertPlacer,
         inputs: LiveInputs,
         metrics: GatewayMetrics,
         observer: Observer,

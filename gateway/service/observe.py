@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Histogram
 
 from gateway.config import Settings
-from gateway.experts.router import ExpertRouter
+from gateway.experts.placer import ExpertPlacer
 from gateway.metrics import GatewayMetrics
 from gateway.policy.inputs import LiveInputs
 from gateway.ports import CloudAnswer, NetworkView, RecordSink
@@ -57,7 +57,7 @@ class Observer:
         models: Models,
         metrics: GatewayMetrics,
         inputs: LiveInputs,
-        experts: ExpertRouter,
+        experts: ExpertPlacer,
         validators: ValidatorCache,
         sink: RecordSink | None,
         budget: Budget | None,
