@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "With --gateway it uses that running gateway; without, it starts `netgpt serve` here "
             "on a free loopback port with your NETGPT_* edge settings (NETGPT_EDGE_BASE_URL, "
             "NETGPT_EDGE_MODEL, NETGPT_EDGE_FLAVOR, NETGPT_EDGE_CALL_PREFILL, as `netgpt edge "
-            "run` prints them) and the cloud, probes, shadow calls, Redis and logging off."
+            "run` prints them; NETGPT_EDGE_TIMEOUT_S 60 unless set) and the cloud, probes, shadow "
+            "calls, Redis and logging off."
         ),
         epilog="Exit status 0 when every request was answered 200, 1 otherwise, 2 when the "
                "gateway could not start. Start an edge first: `netgpt edge run`.",

@@ -22,6 +22,7 @@ from types import TracebackType
 
 HOST = "127.0.0.1"
 CLOUD_OFF = "http://127.0.0.1:9/v1"  # the discard port: a cloud call fails at once
+EDGE_TIMEOUT_S = "60"
 DROPPED = ("NETGPT_REDIS_URL", "NETGPT_API_KEYS", "NETGPT_API_KEYS_FILE", "NETGPT_CLOUD_API_KEY",
            "NETGPT_EDGE_EXPERTS_FILE")
 
@@ -47,6 +48,9 @@ def check_env(base: Mapping[str, str], data_dir: Path,
         "NETGPT_DATA_DIR": str(data_dir),
         "NETGPT_LOG_REQUESTS": "false",
     })
+    # a small CPU edge can take tens of seconds per draft: the gateway's own 10 s default would
+    # turn a slow answer into a 504 (the user's NETGPT_EDGE_TIMEOUT_S wins)
+    env.setdefault("NETGPT_EDGE_TIMEOUT_S", EDGE_TIMEOUT_S)
     env.update(overrides)
     return env
 

@@ -69,7 +69,6 @@ class LearnRound:
             st.run("base-hf", self._base_step, self.say)
         for kind in ("sft", "rl", "gapg"):
             if kind in o.variants:
-                self.say(f"[bold]train {kind}[/] (log: {out / 'logs' / f'train-{kind}.log'})")
                 st.run(f"train-{kind}", self._trainer(kind), self.say)
         adapter = out / o.ship
         if o.flavor == "llamacpp":
@@ -95,10 +94,15 @@ class LearnRound:
 
     def _trainer(self, kind: str) -> Callable[[], dict[str, Any]]:
         o = self.o
-        return lambda: steps.train_variant(
-            kind, o.out / "export", o.out / kind, base=self.base(), sft=o.out / "sft",
-            template=o.chat_template, opts=o.train, log=o.out / "logs" / f"train-{kind}.log",
-            env=self.env)
+        log = o.out / "logs" / f"train-{kind}.log"
+
+        def train() -> dict[str, Any]:
+            self.say(f"[bold]train {kind}[/] (log: {log})")
+            return steps.train_variant(
+                kind, o.out / "export", o.out / kind, base=self.base(), sft=o.out / "sft",
+                template=o.chat_template, opts=o.train, log=log, env=self.env)
+
+        return train
 
     def _convert_step(self) -> dict[str, Any]:
         o = self.o
