@@ -153,14 +153,13 @@ def estimate(
 ) -> Estimate:
     """Predicted latency of ``request`` on ``expert`` and its impact on the requests there.
 
-    On the request path for every expert: written out (no helper calls per in-flight request)
-    to stay within a few microseconds; ``LatencyModel.ttft``/``tpot`` give the same figures.
+    On the request path for every expert: three steps written out (no helper calls per
+    in-flight request) to stay within a few microseconds; ``LatencyModel.ttft``/``tpot`` give
+    the same figures.
     """
-    p = request.prompt_tokens
     o = request.expected_output_tokens
     out_left = o - 1 if o > 1 else 0
-    t0, t1, t2, t3, f0, f1 = model.theta
-    pk = p * 1e-3
+    pk = request.prompt_tokens * 1e-3
     load = float(expert.in_flight)
     if not expert.stale and (expert.running is not None or expert.waiting is not None):
         gauges = (expert.running or 0.0) + (expert.waiting or 0.0)
@@ -168,8 +167,24 @@ def estimate(
             load = gauges
     slots = expert.slots
     queued = slots is not None and slots > 0 and load >= slots
-    c = float(slots) if queued and slots is not None else load + 1.0
-    extra = c - 1.0
+    extra = (float(slots) if queued and slots is not None else load + 1.0) - 1.0
+    ttft, tpot = _latency(model.theta, pk, extra, load, slots, queued, in_flight, out_left)
+    total = ttft + out_left * tpot
+    rel = model.recent_mape if model.recent_mape > MIN_REL_ERR else MIN_REL_ERR
+    k = _LOGIT / rel
+    p_meet, meets = _slo(request, ttft, tpot, total, k)
+    added_latency = added_misses = 0.0
+    if not queued and load > 0.0:
+        added_latency, added_misses = _impact(model.theta, pk, extra, load, slots, o, tpot, k, in_flight)
+    return Estimate(ttft, tpot, total, p_meet, meets, added_latency, added_misses, load, queued)
+
+
+def _latency(
+    theta: tuple[float, ...], pk: float, extra: float, load: float, slots: int | None,
+    queued: bool, in_flight: Sequence[InFlight] | None, out_left: int,
+) -> tuple[float, float]:
+    """(TTFT, TPOT) with ``extra`` other requests sharing the expert, plus the slot wait."""
+    t0, t1, t2, t3, f0, f1 = theta
     tpot = f0 + f1 * extra
     if tpot < MIN_TPOT_S:
         tpot = MIN_TPOT_S
@@ -181,12 +196,13 @@ def estimate(
             ttft += slot_wait_s(load, slots, in_flight, tpot)
         else:
             ttft += queue_wait_s(load, slots, ttft + out_left * tpot)
-    total = ttft + out_left * tpot
+    return ttft, tpot
 
-    rel = model.recent_mape if model.recent_mape > MIN_REL_ERR else MIN_REL_ERR
+
+def _slo(request: RequestView, ttft: float, tpot: float, total: float, k: float) -> tuple[float, bool]:
+    """(P(every objective met), whether the point estimate meets them)."""
     meets = True
     p_meet = 1.0
-    k = _LOGIT / rel
     exp = math.exp
     limit = request.slo_ttft_s
     if limit is not None:
@@ -194,7 +210,7 @@ def estimate(
         z = (limit - ttft) * k / ttft
         p_meet = (1.0 / (1.0 + exp(-z)) if z > -30.0 else 0.0) if z < 30.0 else 1.0
     limit = request.slo_tpot_s
-    if limit is not None and o > 1:
+    if limit is not None and request.expected_output_tokens > 1:
         meets = meets and tpot <= limit
         z = (limit - tpot) * k / tpot
         p_meet *= (1.0 / (1.0 + exp(-z)) if z > -30.0 else 0.0) if z < 30.0 else 1.0
@@ -203,39 +219,45 @@ def estimate(
         meets = meets and total <= limit
         z = (limit - total) * k / total
         p_meet *= (1.0 / (1.0 + exp(-z)) if z > -30.0 else 0.0) if z < 30.0 else 1.0
+    return p_meet, meets
 
-    added_latency = 0.0
-    added_misses = 0.0
-    if not queued and load > 0.0:
-        tpot_before = f0 + f1 * (extra - 1.0)
-        if tpot_before < MIN_TPOT_S:
-            tpot_before = MIN_TPOT_S
-        d_tpot = tpot - tpot_before
-        if d_tpot < 0.0:
-            d_tpot = 0.0
-        stall = t1 * pk  # the new prompt's prefill step, alone
-        if stall < 0.0:
-            stall = 0.0
-        if in_flight is None:
-            # No per-request detail: each running request is assumed to have half this
-            # request's output left; SLO misses cannot be scored without their slack.
-            running = min(load, float(slots)) if slots else load
-            added_latency = running * (0.5 * o * d_tpot + stall)
-        else:
-            for f in in_flight:
-                r = f.remaining_tokens
-                added = (r if r < o else o) * d_tpot + stall
-                added_latency += added
-                s = f.slack_s
-                if s is None or s <= 0.0:
-                    continue
-                before = r * tpot_before
-                scale = k / (before if before > 1e-3 else 1e-3)
-                z0 = (s - before) * scale
-                z1 = z0 - added * scale
-                if z1 >= 8.0 or z0 <= -8.0:
-                    continue  # surely met either way, or surely missed already: no change
-                p0 = 1.0 / (1.0 + exp(-z0)) if z0 < 30.0 else 1.0
-                p1 = 1.0 / (1.0 + exp(-z1)) if z1 > -30.0 else 0.0
-                added_misses += p0 - p1
-    return Estimate(ttft, tpot, total, p_meet, meets, added_latency, added_misses, load, queued)
+
+def _impact(
+    theta: tuple[float, ...], pk: float, extra: float, load: float, slots: int | None, o: int,
+    tpot: float, k: float, in_flight: Sequence[InFlight] | None,
+) -> tuple[float, float]:
+    """(latency added to the requests already there, expected SLO misses added among them)."""
+    _t0, t1, _t2, _t3, f0, f1 = theta
+    tpot_before = f0 + f1 * (extra - 1.0)
+    if tpot_before < MIN_TPOT_S:
+        tpot_before = MIN_TPOT_S
+    d_tpot = tpot - tpot_before
+    if d_tpot < 0.0:
+        d_tpot = 0.0
+    stall = t1 * pk  # the new prompt's prefill step, alone
+    if stall < 0.0:
+        stall = 0.0
+    if in_flight is None:
+        # No per-request detail: each running request is assumed to have half this
+        # request's output left; SLO misses cannot be scored without their slack.
+        running = min(load, float(slots)) if slots else load
+        return running * (0.5 * o * d_tpot + stall), 0.0
+    added_latency = added_misses = 0.0
+    exp = math.exp
+    for f in in_flight:
+        r = f.remaining_tokens
+        added = (r if r < o else o) * d_tpot + stall
+        added_latency += added
+        s = f.slack_s
+        if s is None or s <= 0.0:
+            continue
+        before = r * tpot_before
+        scale = k / (before if before > 1e-3 else 1e-3)
+        z0 = (s - before) * scale
+        z1 = z0 - added * scale
+        if z1 >= 8.0 or z0 <= -8.0:
+            continue  # surely met either way, or surely missed already: no change
+        p0 = 1.0 / (1.0 + exp(-z0)) if z0 < 30.0 else 1.0
+        p1 = 1.0 / (1.0 + exp(-z1)) if z1 > -30.0 else 0.0
+        added_misses += p0 - p1
+    return added_latency, added_misses
