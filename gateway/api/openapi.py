@@ -170,7 +170,24 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     paths, more = responses_paths(client_auth, _error, _ROUTE_HEADERS, _REF)
     doc["paths"].update(paths)
     schemas.update(more)
+    _document_cross_field_rules(schemas)
     return doc
+
+
+# What the routes refuse beyond what JSON Schema can say (no "unique by field", no "a value in a
+# sibling list"): stated on the fields, and as x-netgpt-unique-by for tools that read it
+_UNIQUE = "function names must be unique within tools (400, param 'tools', otherwise)"
+_NAMED = "a named function must be one of tools (400, param 'tool_choice', otherwise)"
+
+
+def _document_cross_field_rules(schemas: dict[str, Any]) -> None:
+    for name, unique_by in (("ChatCompletionRequest", "function.name"), ("ResponsesRequest", "name")):
+        properties = schemas.get(name, {}).get("properties", {})
+        if "tools" in properties:
+            properties["tools"]["description"] = _UNIQUE
+            properties["tools"]["x-netgpt-unique-by"] = unique_by
+        if "tool_choice" in properties:
+            properties["tool_choice"]["description"] = _NAMED
 
 
 def install_openapi(app: FastAPI) -> None:

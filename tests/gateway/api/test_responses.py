@@ -208,3 +208,7 @@ async def test_openapi_documents_the_responses_routes(gw):
     assert not validator.is_valid(body(tools=[{"type": "web_search"}]))
     assert not validator.is_valid(body(background=True))
     assert not validator.is_valid(body(reasoning={"effort": "low"}))
+    # the rule JSON Schema cannot state is stated on the field, for both routes
+    for name in ("ResponsesRequest", "ChatCompletionRequest"):
+        tools = doc["components"]["schemas"][name]["properties"]["tools"]
+        assert "unique" in tools["description"] and tools["x-netgpt-unique-by"]
