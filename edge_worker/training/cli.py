@@ -7,6 +7,8 @@ the function it runs, so ``netgpt --help`` and the serving path never load them.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 _EXTRA = "install the training extra first: pip install 'netgpt-gateway[train]'"
@@ -78,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tiny.add_argument("--layers", type=int, default=2, help="decoder layers")
     tiny.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary size")
     tiny.add_argument("--seed", type=int, default=0, help="seed for weights and tokenizer corpus")
-    tiny.set_defaults(func=_make_tiny)
+    tiny.set_defaults(func=_needs_extra("netgpt train make-tiny-model", _make_tiny))
 
     toy = sub.add_parser("make-toy-data",
                          help="write a toy dataset in the export format (always call get_weather)")
@@ -101,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="drop examples longer than this many tokens")
     sft.add_argument("--offload-share", type=float, default=0.0,
                      help="share of targets replaced by the offload marker (prepares GAPG)")
-    sft.set_defaults(func=_sft)
+    sft.set_defaults(func=_needs_extra("netgpt train sft", _sft))
 
     rl = sub.add_parser("rl", help="schema-preserving RL anchored to the SFT model (GRPO-style)")
     _common(rl, needs_model=False)
@@ -111,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rl.add_argument("--reward-valid", type=float, default=0.2, help="reward for passing the schema gate")
     rl.add_argument("--reward-name", type=float, default=0.3, help="reward for the cloud's function")
     rl.add_argument("--reward-args", type=float, default=0.5, help="reward for the cloud's arguments")
-    rl.set_defaults(func=_rl)
+    rl.set_defaults(func=_needs_extra("netgpt train rl", _rl))
 
     gapg = sub.add_parser("gapg", help="group-adaptive policy gradient with the offload marker as an action")
     _common(gapg, needs_model=False)
@@ -123,7 +125,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gapg.add_argument("--reward-formatted", type=float, default=0.1, help="schema-valid but wrong")
     gapg.add_argument("--live-cloud", action="store_true",
                       help="ask the cloud (NETGPT_CLOUD_BASE_URL/MODEL/API_KEY) instead of the logged answer")
-    gapg.set_defaults(func=_gapg)
+    gapg.set_defaults(func=_needs_extra("netgpt train gapg", _gapg))
+
+
+def _needs_extra(command: str, func: Callable[[argparse.Namespace], int],
+                 ) -> Callable[[argparse.Namespace], int]:
+    """``func`` behind a check of the train extra: a missing one is named before anything runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from edge_worker.learning.extras import MissingExtra, require_train_extra
+
+        try:
+            require_train_extra(command)
+        except MissingExtra as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 2
+        return func(args)
+
+    return run
 
 
 def _make_tiny(args: argparse.Namespace) -> int:

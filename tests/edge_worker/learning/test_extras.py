@@ -84,3 +84,12 @@ def test_without_torch_in_a_fresh_process(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "missing: torch, trl" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_train_commands_check_the_extra_first(no_torch: None, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "sft", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--model", "m"])
+    assert code == 2
+    assert "`netgpt train sft`" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
