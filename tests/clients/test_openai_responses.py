@@ -105,3 +105,24 @@ def test_unsupported_tool_is_a_bad_request(gateway_server):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="auto", input=ASK, tools=[{"type": "web_search"}])
     assert caught.value.param == "tools[0].type"
+
+
+def test_a_cloud_stream_broken_mid_answer_fails_never_completes(make_settings, edge_server, cloud_server):
+    from tests.conftest import GatewayServer
+    from tests.faults.proxy import FaultProxy
+
+    host, port = cloud_server[1].url.split("://", 1)[1].rsplit(":", 1)
+    with FaultProxy((host, int(port))) as proxy:
+        with GatewayServer(make_settings(cloud={"base_url": proxy.url + "/v1"})) as server:
+            proxy.set(reset_after_bytes=900)  # the head and a few chunks pass, then RST
+            client = client_for(server)
+            extra = {"x_fake": {"cloud": {"chunk_delay_s": 0.01}}}
+            kinds = [e.type for e in client.responses.create(
+                model="cloud", input=ASK, tools=FLAT_TOOLS, stream=True, extra_body=extra)]
+            assert kinds[0] == "response.created" and kinds[-2:] == ["error", "response.failed"]
+            assert "response.completed" not in kinds
+            with client.responses.stream(model="cloud", input=ASK, tools=FLAT_TOOLS, extra_body=extra) as stream:
+                failed = [e for e in stream if e.type == "response.failed"]
+                with pytest.raises(RuntimeError, match="response.completed"):
+                    stream.get_final_response()
+            assert failed[0].response.error.code == "upstream_unreachable"
