@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
@@ -26,7 +25,14 @@ from gateway.tenancy.limits import KeyLimits
 
 
 def _file(args: argparse.Namespace) -> Path:
-    path = args.file or os.environ.get("NETGPT_API_KEYS_FILE")
+    from pydantic import ValidationError
+
+    from gateway.config import TenancySettings
+
+    try:  # the settings are the one reader of NETGPT_* variables
+        path = args.file or TenancySettings().api_keys_file
+    except ValidationError as exc:
+        raise SystemExit(f"netgpt keys: invalid NETGPT_ setting: {exc.errors()[0]['msg']}") from None
     if not path:
         raise SystemExit("netgpt keys: give --file PATH or set NETGPT_API_KEYS_FILE")
     return Path(path)
