@@ -107,6 +107,9 @@ def _type_ok(value: Any, accepted: Any, expected: type, nested: type | None) -> 
                 items_ok = all(_type_ok(v, item, nested, None)[0] for v in elements)
             if items_ok:
                 return True, variable
+        # a list of the expected type whose items fail the nested type is invalid (BFCL's
+        # type_checker), not a "variable" of the answer's type
+        return False, variable
     if answer_type is not None and type(value) is answer_type:
         return True, True
     return False, variable

@@ -146,3 +146,15 @@ def test_a_value_of_the_answers_own_type_counts_as_a_variable() -> None:
     tools = to_openai_tools(fn)
     assert check("simple", tools, {"f": {"n": ["count"]}}, [_call("f", n="count")]).correct
     assert not check("simple", tools, {"f": {"n": ["count"]}}, [_call("f", n="other")]).correct
+
+
+def test_a_list_whose_items_fail_the_nested_type_is_a_type_error() -> None:
+    # no "" among the answers: nothing lets the items through, and BFCL's type_checker leaves
+    # the result invalid even though the list itself has the answer's type
+    truth = {"weather.get": {"city": ["NYC"], "days": [3], "tags": [["rain", "wind"]]}}
+    verdict = check("simple", to_openai_tools(WEATHER), truth,
+                    [_call("weather_get", city="NYC", days=3, tags=[1, 2])])
+    assert not verdict.correct and verdict.error_type.startswith("type_error")
+    ok = check("simple", to_openai_tools(WEATHER), truth,
+               [_call("weather_get", city="NYC", days=3, tags=["rain", "wind"])])
+    assert ok.correct
