@@ -27,6 +27,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -183,14 +184,23 @@ def _pip(python: Path, args: list[str], venv: Path, report: Callable[[str], None
         log.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            if line.startswith("Collecting "):
-                collected += 1
-                report(f"pip: {collected} packages collected (last: {line.split()[1]})")
-            elif line.startswith("Installing collected packages"):
-                report(f"pip: installing {collected or 'the'} packages ...")
-        code = proc.wait()
+        started = time.monotonic()
+        done = threading.Event()
+        # pip is silent for minutes while it unpacks torch and friends: a line every 30 s
+        ticker = threading.Thread(target=_tick, args=(done, started, report), daemon=True)
+        ticker.start()
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                if line.startswith("Collecting "):
+                    collected += 1
+                    report(f"pip: {collected} packages collected (last: {line.split()[1]})")
+                elif line.startswith("Installing collected packages"):
+                    report(f"pip: installing {collected or 'the'} packages ...")
+            code = proc.wait()
+        finally:
+            done.set()
+            ticker.join()
     if code != 0:
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-12:])
         raise InstallError(
@@ -198,6 +208,11 @@ def _pip(python: Path, args: list[str], venv: Path, report: Callable[[str], None
             f"list) and that the disk has 4 GB free, then run the command again (it resumes). "
             f"The last lines of {log_path}:\n{tail}"
         )
+
+
+def _tick(done: threading.Event, started: float, report: Callable[[str], None]) -> None:
+    while not done.wait(30):
+        report(f"still working ({time.monotonic() - started:.0f} s) ...")
 
 
 def _has_dist(python: Path, name: str) -> bool:

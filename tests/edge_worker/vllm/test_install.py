@@ -116,3 +116,13 @@ def test_vllm_options_are_refused_with_the_llama_cpp_engine(
 ) -> None:
     assert main(argv) == 2
     assert "add --engine vllm" in capsys.readouterr().err
+
+
+def test_a_failing_pip_step_names_the_step_the_log_and_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(InstallError) as info:
+        install._pip(Path(sys.executable), ["install", "--no-index", "netgpt-no-such-package"],
+                     tmp_path / "venv", lambda _line: None, "pip could not install the test package")
+    text = str(info.value)
+    assert text.startswith("pip could not install the test package (exit 1)")
+    assert str(tmp_path / "pip.log") in text and "run the command again" in text
+    assert "netgpt-no-such-package" in (tmp_path / "pip.log").read_text()
