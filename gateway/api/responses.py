@@ -71,7 +71,7 @@ def _echo(parsed: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
         "tools": raw.get("tools") or [],
         "tool_choice": raw.get("tool_choice") or "auto",
         "parallel_tool_calls": parsed.parallel_tool_calls is not False,
-        "max_output_tokens": parsed.max_output_tokens,
+        "max_output_tokens": raw.get("max_output_tokens"),  # as sent: 1e29 is no int orjson encodes
         "temperature": parsed.temperature,
         "top_p": parsed.top_p,
         "metadata": parsed.metadata or {},
@@ -103,7 +103,7 @@ async def create_response(request: Request) -> Response:
         if parsed.previous_response_id is not None:
             entry = await response_store(state).load(owner, parsed.previous_response_id)
             if entry is None:
-                raise ResponseNotFound(f"Previous response with id '{parsed.previous_response_id}' not found "
+                raise ResponseNotFound("previous_response_id names no stored response "
                                    "(expired after NETGPT_RESPONSES_TTL_S, deleted, stored under another "
                                    "key, or sent with store=false)", param="previous_response_id",
                                    code="previous_response_not_found")
@@ -179,9 +179,10 @@ async def _owned(request: Request) -> tuple[ResponseStore, str, str]:
     return response_store(state), owner_of(bearer(request.headers)), request.path_params["response_id"]
 
 
-def _not_found(response_id: str) -> ResponseNotFound:
-    return ResponseNotFound(f"Response with id '{response_id}' not found (expired, deleted, stored "
-                            "under another key, or created with store=false)", param="response_id")
+def _not_found() -> ResponseNotFound:
+    # the id is not echoed: a client's string never comes back in an error
+    return ResponseNotFound("no stored response has this id (expired, deleted, stored under "
+                            "another key, or created with store=false)", param="response_id")
 
 
 async def stored_response(request: Request) -> Response:
@@ -195,13 +196,13 @@ async def get_response(request: Request) -> Response:
     store, owner, response_id = await _owned(request)
     entry = await store.load(owner, response_id)
     if entry is None:
-        return envelope_response(_not_found(response_id), request_id(request))
+        return envelope_response(_not_found(), request_id(request))
     return Response(orjson.dumps(entry["response"]), media_type="application/json")
 
 
 async def delete_response(request: Request) -> Response:
     store, owner, response_id = await _owned(request)
     if not await store.delete(owner, response_id):
-        return envelope_response(_not_found(response_id), request_id(request))
+        return envelope_response(_not_found(), request_id(request))
     return Response(orjson.dumps({"id": response_id, "object": "response", "deleted": True}),
                     media_type="application/json")

@@ -331,7 +331,8 @@ def to_chat(request: ResponsesRequest, history: list[dict[str, Any]], raw: dict[
     optional = {
         "tool_choice": _tool_choice(request.tool_choice),
         "parallel_tool_calls": request.parallel_tool_calls,
-        "max_tokens": request.max_output_tokens,
+        # as it arrived (5.0 stays 5.0, 1e29 a float): what the chat route would forward
+        "max_tokens": raw.get("max_output_tokens"),
         "temperature": request.temperature,
         "top_p": request.top_p,
         "user": request.user,

@@ -212,3 +212,16 @@ async def test_openapi_documents_the_responses_routes(gw):
     for name in ("ResponsesRequest", "ChatCompletionRequest"):
         tools = doc["components"]["schemas"][name]["properties"]["tools"]
         assert "unique" in tools["description"] and tools["x-netgpt-unique-by"]
+
+
+async def test_a_huge_max_output_tokens_is_no_500(gw, edge_fake):
+    # found by schemathesis: 1e29 was turned into an int orjson cannot encode (TypeError -> 500)
+    r = await gw.http.post("/v1/responses", content=b'{"input": "hi", "max_output_tokens": 1e29}',
+                           headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["max_output_tokens"] == 1e29  # echoed as sent
+
+
+async def test_errors_never_echo_the_clients_id(gw):
+    r = await gw.http.delete("/v1/responses/site-packages")
+    assert r.status_code == 404 and "site-packages" not in r.text
