@@ -22,12 +22,16 @@ def test_the_document_names_every_endpoint_the_real_statuses_and_the_envelope():
     doc = openapi(api_keys="k", tenancy={"admin_api_keys": "a"})
     paths = doc["paths"]
     assert set(paths) == {"/v1/chat/completions", "/v1/models", "/v1/router/state",
-                          "/v1/router/edge-model", "/healthz", "/readyz", "/metrics"}
+                          "/v1/router/edge-model", "/healthz", "/readyz", "/metrics",
+                          "/v1/router/verifier/refit", "/v1/responses", "/v1/responses/{response_id}"}
     chat = paths["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
     assert set(chat["responses"]) == {"200", "400", "401", "413", "429", "502", "503", "504"}
     assert "Retry-After" in chat["responses"]["429"]["headers"]
     assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
+    responses = paths["/v1/responses"]["post"]
+    assert responses["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ResponsesRequest")
+    assert set(responses["responses"]) == {"200", "400", "401", "404", "413", "429", "502", "503", "504"}
     for path, item in paths.items():
         for method, op in item.items():
             assert "422" not in op["responses"], (method, path)
@@ -69,12 +73,14 @@ def test_schemathesis_finds_no_failure(tmp_path):
     # costs hypothesis ~0.15 s of CPU, so a few thousand cases take several minutes of CPU: the
     # larger run is `python -m bench.fuzz openapi` (docs/fuzzing.md)
     summary = run(tmp_path, max_examples=50, seeds=[14])
-    assert summary["operations_tested"] == summary["operations_total"] == 7
+    assert summary["operations_tested"] == summary["operations_total"] == 11
     assert summary["cases"] >= 300, summary["cases"]
     assert summary["failures"] == [] and summary["errors"] == [], summary["console_tail"]
     assert summary["unhandled_errors_logged"] == 0
     chat = summary["valid_rates"]["POST /v1/chat/completions"]
     assert sum(p["accepted"] for p in chat.values()) > 100, "valid requests reached the route"
+    responses = summary["valid_rates"]["POST /v1/responses"]
+    assert sum(p["accepted"] for p in responses.values()) > 50, "valid Responses requests reached the route"
 
 
 @pytest.mark.slow
