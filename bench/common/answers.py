@@ -1,7 +1,12 @@
 """What each replayed model answers to each request, built once before the demo starts.
 
-The recorded outcomes say whether a model was right and, if not, BFCL's error type, not the
-text it produced. So answers are rebuilt from the reference answer (``bench.common.drafts``):
+Where the data directory holds what the model really answered (``outcomes/results/<model>``),
+the replay answers with that output, decoded as the model's own tool parser would
+(``bench.common.replay``): a reply the parser rejects reaches the gateway as text without
+calls, as from a real server; the cloud's recorded latency and token counts come with it.
+Otherwise (a model without recorded outputs, the synthetic set) the recorded outcomes say
+whether a model was right and, if not, BFCL's error type, not the text it produced. So
+answers are rebuilt from the reference answer (``bench.common.drafts``):
 right → the reference call; wrong with an error a schema check catches (bad JSON, wrong name,
 missing required, wrong type) → that broken call; wrong otherwise → a schema-valid call with a
 wrong value (or a wrong count of parallel calls). The edge model's confidence is *simulated*
@@ -17,6 +22,7 @@ import math
 import random
 import zlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -24,6 +30,7 @@ from bench.common import costs
 from bench.common.bfcl import Outcome, Request
 from bench.common.costs import EDGE_FORMAT_TOKENS
 from bench.common.drafts import rebuild_draft, schema_catchable
+from bench.common.replay import ReplayDataError, Replayed, load_replays
 
 NO_CALL_TEXT = "None of the offered functions fits this request."
 
@@ -38,6 +45,9 @@ class Replay:
     edge_latency_s: float
     cloud_calls: list[dict[str, Any]]
     cloud_latency_s: float
+    edge_text: str | None = None  # the reply's text when the recorded output holds no call
+    cloud_text: str | None = None
+    recorded: bool = False  # the answers are the models' recorded outputs, not rebuilt
 
     @property
     def body(self) -> dict[str, Any]:
@@ -109,19 +119,48 @@ def edge_latency_s(request: Request, params: float) -> float:
     return float(costs.edge_latency_s(params, tin, tout))  # type: ignore[arg-type]
 
 
+def recorded_answers(data: Path | None, model: str) -> dict[str, Replayed]:
+    """The model's recorded outputs, decoded; empty without them (the rebuilt replay is used)."""
+    if data is None:
+        return {}
+    try:
+        return load_replays(data, model)
+    except ReplayDataError:
+        return {}
+
+
+def _calls(recorded: Replayed | None, request: Request, outcome: Outcome) -> tuple[list[dict[str, Any]], str | None]:
+    if recorded is None:
+        return answer_calls(request, outcome), None
+    answer = recorded.answer
+    return [dict(c) for c in answer.tool_calls], None if answer.tool_calls else (answer.content or "")
+
+
 def build_replays(
-    requests: list[Request], auc: float, seed: int, edge_model: str
+    requests: list[Request], auc: float, seed: int, edge_model: str, *,
+    data: Path | None = None, cloud_model: str | None = None,
 ) -> dict[str, Replay]:
+    """One :class:`Replay` per request: the models' recorded outputs where ``data`` has them
+    (edge ``edge_model``, cloud ``cloud_model``), else answers rebuilt from the outcomes."""
     params = costs.EDGE_PARAMS.get(edge_model, 1.35e9)
+    edge_rec = recorded_answers(data, edge_model)
+    cloud_rec = recorded_answers(data, cloud_model) if cloud_model else {}
     out = {}
     for request in requests:
         rng = _rng(request.prompt_id, seed)
+        edge, cloud = edge_rec.get(request.prompt_id), cloud_rec.get(request.prompt_id)
+        edge_calls, edge_text = _calls(edge, request, request.edge)
+        cloud_calls, cloud_text = _calls(cloud, request, request.cloud)
         out[request.prompt_id] = Replay(
             request=request,
-            edge_calls=answer_calls(request, request.edge),
+            edge_calls=edge_calls,
             edge_confidence=confidence(request.edge.correct, auc, rng),
             edge_latency_s=edge_latency_s(request, params),
-            cloud_calls=answer_calls(request, request.cloud),
-            cloud_latency_s=request.cloud.latency_s or 1.0,
+            cloud_calls=cloud_calls,
+            cloud_latency_s=(cloud.latency_s if cloud is not None and cloud.latency_s else None)
+            or request.cloud.latency_s or 1.0,
+            edge_text=edge_text,
+            cloud_text=cloud_text,
+            recorded=edge is not None,
         )
     return out

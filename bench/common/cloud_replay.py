@@ -61,9 +61,10 @@ class ReplayUpstream(FakeUpstream):
             return await super()._chat(request)  # Starlette keeps the body: it reads again
         edge = self.side == "edge"
         calls = replay.edge_calls if edge else replay.cloud_calls
+        text = replay.edge_text if edge else replay.cloud_text
         await asyncio.sleep(replay.edge_latency_s if edge else replay.cloud_latency_s)
         answer = Answer(
-            None if calls else NO_CALL_TEXT,
+            None if calls else (text or NO_CALL_TEXT),
             [(c["function"]["name"], c["function"]["arguments"]) for c in calls],
         )
         behaviour = (

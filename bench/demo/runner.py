@@ -124,9 +124,11 @@ def load_inputs(opts: Options) -> Inputs:
     except ValueError as exc:
         raise DataError(str(exc)) from None
     note = f"{len(requests)} BFCL v1 requests from {data}"
-    return Inputs(
-        build_replays(requests, opts.auc, opts.seed, opts.edge_model), schedule, False, note, data
-    )
+    replays = build_replays(requests, opts.auc, opts.seed, opts.edge_model, data=data,
+                            cloud_model=opts.cloud_model)
+    if any(r.recorded for r in replays.values()):
+        note += f"; answers are {opts.edge_model}'s and {opts.cloud_model}'s recorded outputs"
+    return Inputs(replays, schedule, False, note, data)
 
 
 # --------------------------------------------------------------------------- servers

@@ -49,8 +49,9 @@ class DemoInfo:
         models = (
             "models are SIMULATED (synthetic requests and outcomes)"
             if self.synthetic
-            else f"models are replayed from recorded BFCL outcomes ({self.edge_model} at the "
-            f"edge, {self.cloud_model} in the cloud)"
+            else f"models are replayed: what {self.edge_model} (edge) and {self.cloud_model} "
+            "(cloud) answered when BFCL recorded them, decoded as their parsers would, where the "
+            "data holds their outputs (else rebuilt from the recorded outcomes)"
         )
         return (
             f"{models}; edge confidence is simulated (AUC {self.auc:g}); the network follows "

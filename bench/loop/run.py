@@ -338,8 +338,9 @@ class Loop:
     def _replays(self) -> dict[str, Any]:
         from bench.common.answers import build_replays
 
+        # the cloud answers with gpt-4o's recorded outputs where the data has them
         return build_replays(self.split.traffic + self.split.held_out, 0.8, self.o.seed,
-                             CLOUD_MODEL)
+                             CLOUD_MODEL, data=self.o.data, cloud_model=CLOUD_MODEL)
 
     def rounds(self) -> list[dict[str, Any]]:
         out = []

@@ -102,3 +102,32 @@ def test_check_matches_parallel_calls_in_any_order_and_relevance() -> None:
     assert not is_correct(r, [_call("f", x=1)])
     assert is_correct(_request(None, "relevance"), [])
     assert not is_correct(_request(None, "relevance"), [_call("f", x=1)])
+
+
+def test_recorded_outputs_replace_the_rebuilt_answers_where_the_data_has_them(tmp_path) -> None:
+    from bench.common.replay import CATEGORIES
+
+    requests = synthetic_requests(n=40, seed=2)
+    first, second = requests[0], requests[1]
+    for model, rows in (
+        (EDGE, [{"id": first.prompt_id, "result": '[{"name": "lookup", "arguments": {"q": 1}}]'},
+                {"id": second.prompt_id, "result": "I cannot call anything: {not json"}]),
+        ("gpt-4o-2024-08-06-FC", [{"id": first.prompt_id, "result": [{"lookup": '{"q": 2}'}],
+                                   "input_token_count": 50, "output_token_count": 7, "latency": 0.75}]),
+    ):
+        folder = tmp_path / "outcomes" / "results" / model
+        folder.mkdir(parents=True)
+        for category in CATEGORIES:
+            path = folder / f"gorilla_openfunctions_v1_test_{category}_result.json"
+            path.write_text("\n".join(json.dumps(r) for r in rows) if category == "simple" else "")
+    replays = build_replays(requests, auc=0.9, seed=5, edge_model=EDGE, data=tmp_path,
+                            cloud_model="gpt-4o-2024-08-06-FC")
+    one, two = replays[first.prompt_id], replays[second.prompt_id]
+    assert one.recorded and one.edge_calls[0]["function"]["name"] == "lookup"
+    assert json.loads(one.edge_calls[0]["function"]["arguments"]) == {"q": 1}
+    assert json.loads(one.cloud_calls[0]["function"]["arguments"]) == {"q": 2}
+    assert one.cloud_latency_s == 0.75  # the cloud's recorded latency
+    # the parser rejected the reply: text without calls, as from a real server
+    assert two.edge_calls == [] and two.edge_text and "not json" in two.edge_text
+    rebuilt = build_replays(requests, auc=0.9, seed=5, edge_model=EDGE)
+    assert not rebuilt[first.prompt_id].recorded  # no data: the rebuilt replay
