@@ -66,9 +66,10 @@ def test_multi_turn_with_function_call_output_and_previous_response_id(gateway):
                                     previous_response_id=first.id, input=[output])
     for answer in (by_items, by_id):
         assert answer.status in ("completed", "incomplete")
-        assert answer.output and answer.output[0].type == "message"
-    # the same conversation either way, so the greedy model says the same thing
-    assert by_items.output_text == by_id.output_text
+        assert answer.output and answer.output[0].type == "message" and answer.output_text
+        assert answer.usage is not None and answer.usage.input_tokens > first.usage.input_tokens
+    # the same conversation either way (llama.cpp's prompt cache makes the text itself vary)
+    assert by_items.usage.input_tokens == by_id.usage.input_tokens
 
 
 async def test_agents_sdk_runs_through_the_real_edge(gateway):
