@@ -28,7 +28,8 @@ from gateway.config import ConfigError, Settings
 from gateway.errors import AuthError, PermissionDenied, QuotaExceeded, RateLimited
 from gateway.metrics import GatewayMetrics
 from gateway.tenancy.keys import KeyFile, KeyFileError
-from gateway.tenancy.limiter import Limiter, LocalLimiter, RedisLimiter
+from gateway.tenancy.leased import LeasedLimiter
+from gateway.tenancy.limiter import Limiter, LocalLimiter
 from gateway.tenancy.limits import BUDGET, REQUESTS, KeyLimits, retry_after_header
 
 log = logging.getLogger("netgpt.tenancy")
@@ -88,9 +89,10 @@ class Tenancy:
         if self.metrics is not None:
             self.metrics.api_keys.set(count)
 
-    def use_redis(self, redis: Redis) -> RedisLimiter:
-        """Share the limit state with every replica through ``redis`` (called at start)."""
-        limiter = RedisLimiter(redis, clock=self.clock)
+    def use_redis(self, redis: Redis) -> LeasedLimiter:
+        """Share the limit state with every replica through ``redis`` (called at start): decided
+        in process on leases, settled with Redis in the background (``gateway.tenancy.leased``)."""
+        limiter = LeasedLimiter(redis, clock=self.clock)
         self.limiter = limiter
         return limiter
 
