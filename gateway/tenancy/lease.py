@@ -16,7 +16,11 @@ The shared bucket is the token bucket of ``gateway.tenancy.limits`` (``rpm`` tok
 - A settlement reports the debt and asks for a lease of :func:`lease_size` tokens: twice what
   the replica used since its last settlement, at most 1 % of ``rpm`` (at least 1), so a small
   limit leases one request at a time and stays nearly exact, a large one settles ~100 times a
-  minute per busy key and replica at most.
+  minute per busy key and replica at most. The advance is at most ``lease_cap`` (it reserves
+  nothing, so it need not adapt): a replica never holds more than that many unreported
+  admissions, and a burst on one replica larger than a lease plus ``lease_cap`` within one
+  settlement round trip is refused (``Retry-After: 1``) although the shared bucket may have
+  room; that is the price of the bound.
 
 **Bound.** Over any time from the start of a key's bucket, N replicas together admit at most
 ``rpm + rpm·T/60 + 2·N·lease_cap(rpm)`` requests, where a single exact bucket admits
@@ -79,7 +83,7 @@ def admit_request(share: Share, rpm: int, now: float) -> float | None:
         share.used += 1
         return None
     view = share.view(now, rpm)
-    if view >= 1.0 and -share.credit + 1.0 <= lease_size(rpm, share.used):
+    if view >= 1.0 and -share.credit + 1.0 <= lease_cap(rpm):
         share.credit -= 1.0
         share.used += 1
         return None

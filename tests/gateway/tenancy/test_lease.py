@@ -125,7 +125,7 @@ def test_a_refusal_says_when_the_view_has_a_token_again(rpm):
     assert admit_request(share, rpm, wait + 1e-9) is None
 
 
-def test_an_advance_grows_with_demand_up_to_the_cap_and_is_paid_as_debt():
+def test_an_advance_goes_up_to_the_cap_and_is_paid_as_debt():
     rpm, bucket, replica = 6000, Bucket(), Replica()  # lease cap 60
     admitted = sum(admit_request(replica.share, rpm, 0.0) is None for _ in range(100))
     assert admitted == lease_cap(rpm) and replica.share.credit == -60.0
