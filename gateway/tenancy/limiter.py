@@ -1,5 +1,9 @@
 """Where per-key limit state lives: in this process, or in Redis shared by every replica.
 
+``Tenancy.use_redis`` now uses ``gateway.tenancy.leased.LeasedLimiter`` (no round trip per
+request, same Redis keys); ``RedisLimiter`` below, one round trip per admission, stays as the
+exact reference and for ``bench.tenancy_admit``.
+
 Both run the arithmetic of ``gateway.tenancy.limits``; Redis runs it in Lua so one admission is
 one atomic round trip (``EVALSHA``), whatever the number of replicas.
 
