@@ -303,6 +303,13 @@ def test_vllm_killed_with_requests_in_flight_then_restarted(
         assert seen[-1][1:] == ("cloud", "edge_unavailable")
     finally:
         real_vllm.start()
+    # the gateway marked the edge down; its next scrape of the edge (every 0.25 s) marks it up
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        loads = httpx.get(gw.url + "/v1/router/state", timeout=10).json()["experts"]["experts"]
+        if all(e["load"]["healthy"] for e in loads.values()):
+            break
+        time.sleep(0.1)
     raw = sdk(gw).chat.completions.with_raw_response.create(
         model="auto", messages=WEATHER, tools=TOOLS)
     assert raw.headers["x-netgpt-route"] == "edge", raw.headers["x-netgpt-reason"]
