@@ -27,6 +27,7 @@ from gateway.errors import BodyTooLarge, GatewayError, RequestError, RequestTime
 from gateway.experts.slo import parse_slo
 from gateway.protocol.chat import parse_request
 from gateway.service import ChatService, RequestInfo
+from gateway.tenancy import Principal
 
 log = logging.getLogger("netgpt.content")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -80,19 +81,26 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> by
     return b"".join(parts)
 
 
+async def admit_and_read(request: Request, state: Any) -> tuple[Principal, bytes, Any]:
+    """The intake every POST route shares: the caller's key, its limits, the bounded body and
+    its JSON. Raises ``GatewayError`` (401, 429, 413, 408, 400) for the route to answer."""
+    tenancy = state.tenancy
+    principal = tenancy.authenticate(request.headers)
+    await tenancy.admit(principal)
+    body = await read_body(request, state.settings.max_body_bytes, state.settings.client_timeout_s)
+    try:
+        return principal, body, orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the request body is not valid JSON: {exc}") from None
+
+
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
     service: ChatService = state.runtime.service
     rid = request_id(request)
     tenancy = state.tenancy
     try:
-        principal = tenancy.authenticate(request.headers)
-        await tenancy.admit(principal)
-        body = await read_body(request, state.settings.max_body_bytes, state.settings.client_timeout_s)
-        try:
-            raw = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        principal, body, raw = await admit_and_read(request, state)
         parsed = parse_request(raw)
         slo = parse_slo(request.headers, state.settings.slo)  # 400 naming a malformed header
     except GatewayError as exc:

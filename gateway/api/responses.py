@@ -19,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.api.chat import read_body, request_id
+from gateway.api.chat import admit_and_read, request_id
 from gateway.api.encode import SSE_HEADERS
 from gateway.api.errors import envelope_response
 from gateway.api.responses_encode import (
@@ -89,13 +89,7 @@ async def create_response(request: Request) -> Response:
     rid = request_id(request)
     tenancy = state.tenancy
     try:
-        principal = tenancy.authenticate(request.headers)
-        await tenancy.admit(principal)
-        body = await read_body(request, state.settings.max_body_bytes, state.settings.client_timeout_s)
-        try:
-            raw = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise RequestError(f"the request body is not valid JSON: {exc}") from None
+        principal, body, raw = await admit_and_read(request, state)
         parsed = parse_responses_request(raw)
         slo = parse_slo(request.headers, state.settings.slo)
         owner = owner_of(bearer(request.headers))
