@@ -76,6 +76,15 @@ def effective_strategy(
     return call_strategy
 
 
+def _named_tool_only(tools: list[Any], choice: dict[str, Any]) -> list[Any]:
+    """The offered tool ``tool_choice`` names (all of them when it names none offered)."""
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    named = [t for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+             and t["function"].get("name") == name]
+    return named or list(tools)
+
+
 def wants_prefill(body: dict[str, Any], call_prefill: str) -> bool:
     """Whether this request gets the pre-filled call opener."""
     return bool(call_prefill) and wants_forced_call(body)
@@ -131,8 +140,14 @@ def shape_request(
         out["stop"] = list(dict.fromkeys([*theirs, *stops]))[:4]  # OpenAI allows up to 4
     if wants_prefill(body, call_prefill):
         out["messages"] = [*body["messages"], {"role": "assistant", "content": call_prefill}]
-        if body.get("tool_choice") in (None, "auto"):
+        choice = body.get("tool_choice")
+        if choice in (None, "auto"):
             out["tool_choice"] = "required"
+        elif flavor == "llamacpp" and isinstance(choice, dict):
+            # llama-server cannot continue a prefilled call under a named tool_choice (500: "the
+            # model produced output that does not match the expected ... format"): offer the
+            # named function alone and require a call, which asks for the same thing
+            out["tools"], out["tool_choice"] = _named_tool_only(body["tools"], choice), "required"
         out["parallel_tool_calls"] = False
         out["temperature"] = 0.0
         if flavor == "vllm":
@@ -141,8 +156,14 @@ def shape_request(
             out["continue_final_message"] = True
     elif guided and wants_forced_call(body):
         out["tools"] = strict_tools(body["tools"])
-        if body.get("tool_choice") in (None, "auto"):
+        choice = body.get("tool_choice")
+        if choice in (None, "auto"):
             out["tool_choice"] = "required"
+        elif flavor == "llamacpp" and isinstance(choice, dict):
+            # llama-server cannot continue a prefilled call under a named tool_choice (500: "the
+            # model produced output that does not match the expected ... format"): offer the
+            # named function alone and require a call, which asks for the same thing
+            out["tools"], out["tool_choice"] = _named_tool_only(body["tools"], choice), "required"
         out["parallel_tool_calls"] = False
         out["temperature"] = 0.0
     return out

@@ -60,9 +60,23 @@ def test_prefill_opens_the_call_and_forces_one_greedy_call() -> None:
 
 def test_prefill_keeps_a_named_tool_choice_and_merges_the_clients_stop() -> None:
     named = {"type": "function", "function": {"name": "get_weather"}}
-    out = shape(body(tool_choice=named, stop="END"))
+    out = shape(body(tool_choice=named, stop="END"), flavor="openai")
     assert out["tool_choice"] == named
     assert out["stop"] == ["END", "</tool_call>"]
+
+
+def test_llamacpp_gets_a_named_choice_as_required_with_only_that_tool() -> None:
+    # llama-server answers a prefilled call under a named tool_choice with a 500 ("output that
+    # does not match the expected format"); "required" over the named tool alone works
+    other = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    client = body(tool_choice=named, tools=[other, *TOOLS])
+    out = shape(client)
+    assert out["tool_choice"] == "required"
+    assert [t["function"]["name"] for t in out["tools"]] == ["get_weather"]
+    assert client["tool_choice"] == named and len(client["tools"]) == 1 + len(TOOLS)  # untouched
+    unknown = shape(body(tool_choice={"type": "function", "function": {"name": "nope"}}))
+    assert unknown["tools"] == TOOLS  # names nothing offered: the schema guard judges the call
 
 
 def test_vllm_is_told_to_continue_the_prefilled_turn() -> None:

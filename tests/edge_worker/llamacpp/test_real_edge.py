@@ -97,6 +97,20 @@ def test_real_tool_calls_in_openai_shape_plain_and_streamed(serve: Any, edge_set
     assert json.loads(args) == json.loads(calls[0].function.arguments)
 
 
+def test_a_named_tool_choice_is_answered_with_that_call(serve: Any, edge_settings: Any) -> None:
+    # llama-server refuses a prefilled call under a named tool_choice (a 500 the gateway turned
+    # into a 502 after the edge check's 30 s); the draft asks for "required" over that tool alone
+    other = {"type": "function", "function": {"name": "get_time", "description": "Time now",
+                                              "parameters": {"type": "object", "properties": {}}}}
+    gw = serve(edge=edge_settings())
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="edge", messages=WEATHER, tools=[other, *TOOLS],
+        tool_choice={"type": "function", "function": {"name": TOOLS[0]["function"]["name"]}})
+    assert raw.http_response.status_code == 200 and raw.headers["x-netgpt-route"] == "edge"
+    calls = raw.parse().choices[0].message.tool_calls
+    assert calls and calls[0].function.name == TOOLS[0]["function"]["name"]
+
+
 def test_the_score_comes_from_the_real_logprobs(serve: Any, edge_settings: Any) -> None:
     # q_cloud 0 makes tau 0: a schema-valid draft is answered at the edge whatever its score
     gw = serve(edge=edge_settings(), routing={"q_cloud": 0.0})
