@@ -12,19 +12,12 @@ the gateway reads) and caps its prompt cache (``--cache-ram``) so its memory sta
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from edge_worker.llamacpp.build import ensure_llama_server
 from edge_worker.llamacpp.models import DEFAULT_MODEL, ensure_model, spec, template_path
-from edge_worker.llamacpp.paths import cache_root
+from edge_worker.server_process import ServerProcess
 
 DEFAULT_CTX_PER_SLOT = 4096
 DEFAULT_CACHE_RAM_MIB = 256
@@ -74,23 +67,15 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class ServerStartError(RuntimeError):
-    """llama-server exited or did not become healthy in time; the message has its log tail."""
-
-
-class LlamaServer:
+class LlamaServer(ServerProcess):
     """A llama-server process on a free loopback port; a context manager.
 
     ``model`` names a model of :mod:`edge_worker.llamacpp.models`; ``model_path`` serves another
     GGUF (a trained one) with that model's template. ``kill()``/``start()`` let fault tests take
     it down and bring it back on the same port.
     """
+
+    label = "llama-server"
 
     def __init__(
         self,
@@ -108,10 +93,9 @@ class LlamaServer:
         log_path: Path | None = None,
         ready_timeout_s: float = 120.0,
     ) -> None:
+        super().__init__(port=port, log_path=log_path, ready_timeout_s=ready_timeout_s)
         self.spec = spec(model)
         self.model_path = Path(model_path) if model_path else None
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
         self.parallel = parallel
         self.threads = threads
         self.ctx_per_slot = ctx_per_slot
@@ -119,22 +103,6 @@ class LlamaServer:
         self.lora_init_without_apply = lora_init_without_apply
         self.extra_args = tuple(extra_args)
         self.alias = alias or self.spec.name
-        self.ready_timeout_s = ready_timeout_s
-        self.log_path = log_path or (cache_root() / "logs" / f"llama-server-{self.port}.log")
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI base URL (ends in /v1)."""
-        return self.root_url + "/v1"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     def command(self) -> list[str]:
         binary = ensure_llama_server()
@@ -146,77 +114,3 @@ class LlamaServer:
             lora_init_without_apply=self.lora_init_without_apply, extra_args=self.extra_args,
         )
 
-    def start(self) -> LlamaServer:
-        if self.running():
-            return self
-        cmd = self.command()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        try:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        self.wait_ready()
-        return self
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise ServerStartError(
-                    f"llama-server exited with {self._proc.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(self.root_url + "/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise ServerStartError(
-            f"llama-server not healthy after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}"
-        )
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after TIMEOUT_S."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def kill(self) -> None:
-        """SIGKILL at once (a crash, for fault tests)."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def __enter__(self) -> LlamaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

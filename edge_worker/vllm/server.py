@@ -18,18 +18,11 @@ stopped or killed as a group, so no engine is left holding gigabytes.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from edge_worker.llamacpp.models import DEFAULT_MODEL, spec, template_path
-from edge_worker.llamacpp.paths import cache_root
-from edge_worker.llamacpp.server import free_port
+from edge_worker.server_process import ServerProcess, ServerStartError
 from edge_worker.vllm.install import Device
 
 DEFAULT_MAX_MODEL_LEN = 2048
@@ -74,16 +67,16 @@ def server_env(device: Device = "cpu", kv_cache_gib: int = DEFAULT_KV_CACHE_GIB)
     return env
 
 
-class ServerStartError(RuntimeError):
-    """vLLM exited or did not become healthy in time; the message has its log tail."""
-
-
-class VllmServer:
+class VllmServer(ServerProcess):
     """The vLLM OpenAI server on a free loopback port; a context manager.
 
     Installs vLLM and converts the model first when needed (minutes, once). ``kill()`` and
     ``start()`` let fault tests take it down and bring it back on the same port.
     """
+
+    label = "vllm"
+    poll_s = 0.25
+    stop_timeout_s = 20.0
 
     def __init__(
         self,
@@ -96,29 +89,15 @@ class VllmServer:
         log_path: Path | None = None,
         ready_timeout_s: float = 600.0,
     ) -> None:
+        super().__init__(port=port, log_path=log_path, ready_timeout_s=ready_timeout_s)
         self.spec = spec(model)
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
         self.kv_cache_gib = kv_cache_gib
         self.max_model_len = max_model_len
         self.extra_args = tuple(extra_args)
-        self.ready_timeout_s = ready_timeout_s
-        self.log_path = log_path or (cache_root() / "logs" / f"vllm-{self.port}.log")
         self.device: Device = "cpu"
-        self._proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def root_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI base URL (ends in /v1)."""
-        return self.root_url + "/v1"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+    def env(self) -> dict[str, str]:
+        return server_env(self.device, self.kv_cache_gib)
 
     def command(self) -> list[str]:
         from edge_worker.vllm.convert import ensure_converted
@@ -132,109 +111,6 @@ class VllmServer:
             device=found.device, max_model_len=self.max_model_len,
             template=template_path(self.spec.name), extra_args=self.extra_args,
         )
-
-    def start(self) -> VllmServer:
-        if self.running():
-            return self
-        cmd = self.command()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        try:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=server_env(self.device, self.kv_cache_gib), start_new_session=True,
-            )
-        finally:
-            log.close()
-        self.wait_ready()
-        return self
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                code = self._proc.returncode
-                self._signal_group(signal.SIGKILL)
-                raise ServerStartError(f"vLLM exited with {code}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.root_url + "/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise ServerStartError(
-            f"vLLM not healthy after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}"
-        )
-
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM to the server's process group, then SIGKILL after TIMEOUT_S."""
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGTERM)
-        try:
-            self._proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            pass
-        self._signal_group(signal.SIGKILL)  # the engine child too, whatever the parent did
-        self._reap()
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group at once (a crash, for fault tests)."""
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGKILL)
-        self._reap()
-
-    def _signal_group(self, sig: int) -> None:
-        if self._proc is None:
-            return
-        try:
-            os.killpg(self._proc.pid, sig)  # start_new_session: the group id is the pid
-        except ProcessLookupError:
-            pass
-
-    def _reap(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.wait()
-        # the engine child is in the same group; wait until the group is gone (its memory freed)
-        if proc is not None:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _group_alive(proc.pid):
-                time.sleep(0.1)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def __enter__(self) -> VllmServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["DEFAULT_KV_CACHE_GIB", "DEFAULT_MAX_MODEL_LEN", "ServerStartError", "VllmServer",
