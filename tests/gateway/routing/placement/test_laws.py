@@ -19,40 +19,9 @@ from gateway.routing.placement import (
     place,
     remaining_tokens,
 )
+from tests.gateway.routing.placement.strategies import experts_st, flights_st, requests_st
 
 HEURISTIC = tuple(p for p in POLICIES if p != "learned")
-
-experts_st = st.lists(
-    st.builds(
-        ExpertView,
-        name=st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"]),
-        quality=st.floats(0.0, 1.0),
-        in_flight=st.integers(0, 40),
-        running=st.none() | st.floats(0, 40),
-        waiting=st.none() | st.floats(0, 20),
-        kv_usage=st.none() | st.floats(0, 1),
-        slots=st.none() | st.integers(1, 32),
-        healthy=st.booleans(),
-        stale=st.booleans(),
-        context_limit=st.none() | st.integers(256, 8192),
-    ),
-    min_size=0,
-    max_size=8,
-    unique_by=lambda e: e.name,
-)
-requests_st = st.builds(
-    RequestView,
-    prompt_tokens=st.integers(1, 6000),
-    expected_output_tokens=st.integers(1, 800),
-    slo_ttft_s=st.none() | st.floats(0.05, 5.0),
-    slo_tpot_s=st.none() | st.floats(0.005, 0.2),
-    deadline_s=st.none() | st.floats(0.1, 60.0),
-)
-flights_st = st.lists(
-    st.builds(InFlight, remaining_tokens=st.floats(1, 500), slack_s=st.none() | st.floats(-5, 30)),
-    max_size=10,
-)
-
 
 def _fits(e: ExpertView, r: RequestView) -> bool:
     return e.healthy and (
