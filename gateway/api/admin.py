@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import runtime
+from gateway.dataset.readers import logged_records
 from gateway.errors import GatewayError, UpstreamError
 
 REFERENCE_REQUEST_BYTES = 2000  # τ in /v1/router/state is shown for a request of this size
@@ -165,8 +166,9 @@ async def switch_edge_model(
         state.calibration.clear()
     refit = verifier = None
     if body.refit_calibration:  # the router and the edge are updated together
-        refit = await state.calibration.refit(state.redis)
-        verifier = await state.verifier.refit(state.redis, body.model)
+        logged = await logged_records(state.redis, settings.dataset.stream_key, settings.data_dir)
+        refit = await state.calibration.refit(state.redis, logged)  # one read, both fits
+        verifier = await state.verifier.refit(state.redis, body.model, logged)
     return {"previous": previous, "model": body.model, "calibration": refit, "verifier": verifier}
 
 

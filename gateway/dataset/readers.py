@@ -6,6 +6,7 @@ benchmarks): each yields the record dicts the dataset writer wrote, skipping unr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,14 @@ async def redis_records(
             return
         last = page[-1][0]
         cursor = "(" + (last.decode() if isinstance(last, bytes) else str(last))
+
+
+async def logged_records(
+    redis: Redis | None, stream_key: str, data_dir: Path
+) -> tuple[list[dict[str, Any]], str]:
+    """(every logged record, where they came from): the Redis stream when there is Redis, the
+    local spool otherwise. Read once and handed to every refit that needs them."""
+    if redis is not None:
+        return [r async for r in redis_records(redis, stream_key)], f"redis stream {stream_key}"
+    records = await asyncio.to_thread(lambda: list(spool_records(data_dir)))
+    return records, "spool"

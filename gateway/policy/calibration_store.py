@@ -30,7 +30,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.config import Settings
-from gateway.dataset.readers import redis_records, spool_records
+from gateway.dataset.readers import logged_records, redis_records
 from gateway.metrics import GatewayMetrics
 from gateway.routing.calibration import Calibration, CalibrationError, calls_agree, fit
 from gateway.routing.score import DraftFeatures, raw_score
@@ -214,16 +214,17 @@ class CalibrationHolder:
     def meta(self) -> dict[str, Any]:
         return calibration_state(self._meta, time.time()) | {"fitted": self._fit is not None}
 
-    async def refit(self, redis: Any) -> dict[str, Any]:
-        """Refit from the logged records (the Redis stream, or the spool without Redis) and
-        install the result; with too few labelled records the current fit stays."""
+    async def refit(
+        self, redis: Any, logged: tuple[list[dict[str, Any]], str] | None = None
+    ) -> dict[str, Any]:
+        """Refit from the logged records (``logged``, as ``dataset.readers.logged_records``
+        gives them, or read here: the Redis stream, or the spool without Redis) and install
+        the result; with too few labelled records the current fit stays."""
+        s = self.settings
+        records, source = logged or await logged_records(redis, s.dataset.stream_key, s.data_dir)
         try:
-            if redis is not None:
-                fit, meta = await refit_from_redis(self.settings, redis)
-            else:
-                records = await asyncio.to_thread(lambda: list(spool_records(self.settings.data_dir)))
-                fit, meta = fit_records(records, self.settings, source="spool")
-                await asyncio.to_thread(save_calibration, self.settings.calibration_file, fit, meta)
+            fit, meta = fit_records(records, s, source=source)
+            await asyncio.to_thread(save_calibration, s.calibration_file, fit, meta)
         except CalibrationError as exc:
             return self.meta() | {"refit": False, "reason": str(exc)}
         self._install(fit, meta)

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import Settings
-from gateway.dataset.readers import redis_records, spool_records
+from gateway.dataset.readers import logged_records
 from gateway.routing.verifier import (
     FEATURE_NAMES,
     REQUEST_FEATURES,
@@ -165,16 +165,17 @@ class VerifierHolder:
         except (RedisError, VerifierError, ValueError) as exc:
             log.warning("shared verifier unreadable (%s); keeping the local one", exc)
 
-    async def refit(self, redis: Redis | None, edge_model: str) -> dict[str, Any]:
-        """Refit for ``edge_model`` from the logged records (Redis stream, else the spool),
-        store it for every replica and install it; with too few pairs the current one stays."""
+    async def refit(
+        self, redis: Redis | None, edge_model: str,
+        logged: tuple[list[dict[str, Any]], str] | None = None,
+    ) -> dict[str, Any]:
+        """Refit for ``edge_model`` from the logged records (``logged``, or read here: the
+        Redis stream, else the spool), store it for every replica and install it; with too
+        few pairs the current one stays."""
         started = time.perf_counter()
+        s = self.settings
         try:
-            if redis is not None:
-                key = self.settings.dataset.stream_key
-                records: list[dict[str, Any]] = [r async for r in redis_records(redis, key)]
-            else:
-                records = await asyncio.to_thread(lambda: list(spool_records(self.settings.data_dir)))
+            records = (logged or await logged_records(redis, s.dataset.stream_key, s.data_dir))[0]
             model, request = await asyncio.to_thread(fit_records, records, self.settings, edge_model)
         except (VerifierError, RedisError) as exc:
             return self.meta() | {"refit": False, "reason": str(exc)}
