@@ -5,7 +5,8 @@ Public surface (import these names, not the modules)::
     from gateway.routing.verifier import VerifierModel, features, prepare
 
     ctx = prepare(messages, tools)                   # once per request (pre-draft skip: request part)
-    x = features(ctx, draft_tool_calls, LogprobSummary(mean, min, n_tokens) or None)
+    x = features(ctx, draft_tool_calls, LogprobSummary(mean, min, n_tokens) or None,
+                 summarise(draft_tool_calls, sampled_drafts_tool_calls) or None)
     model = VerifierModel.from_json(stored_text, edge_model=edge_model_name)
     s = model.score(x)                               # in [0, 1], pure Python
 
@@ -15,12 +16,14 @@ label: ``calls_cover(edge_calls, cloud_calls)`` (the edge made the cloud's calls
 Feature meanings and the reason each is there: ``FEATURE_DOCS``.
 """
 
+from gateway.routing.verifier.consistency import SampleSummary, answer_key, summarise
 from gateway.routing.verifier.features import (
     DRAFT_FEATURES,
     FEATURE_DOCS,
     FEATURE_NAMES,
     LOGPROB_FEATURES,
     REQUEST_FEATURES,
+    SAMPLE_FEATURES,
     LogprobSummary,
     RequestContext,
     clear_caches,
@@ -42,15 +45,19 @@ __all__ = [
     "FEATURE_NAMES",
     "LOGPROB_FEATURES",
     "REQUEST_FEATURES",
+    "SAMPLE_FEATURES",
     "SCHEMA_VERSION",
     "LogprobSummary",
     "RequestContext",
+    "SampleSummary",
     "VerifierError",
     "VerifierModel",
+    "answer_key",
     "calls_cover",
     "clear_caches",
     "extract",
     "features",
     "fit",
     "prepare",
+    "summarise",
 ]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from gateway.routing.verifier.consistency import SampleSummary
 from gateway.routing.verifier.draft import DraftStats, draft_stats
 from gateway.routing.verifier.text import (
     content_stems,
@@ -113,11 +114,24 @@ LOGPROB_DOCS: dict[str, str] = {
     "lp_min": "least likely token's log-prob, clipped to [-30, 0]",
     "lp_sum": "the draft's log-likelihood, clipped to [-300, 0], divided by 10",
 }
-FEATURE_DOCS: dict[str, str] = {**REQUEST_DOCS, **DRAFT_DOCS, **LOGPROB_DOCS}
+SAMPLE_DOCS: dict[str, str] = {
+    "sc_present": "1 when k sampled drafts were drawn beside the draft (self-consistency on, "
+    "NETGPT_EDGE_SAMPLES > 0; the other sc_ features are 0 otherwise)",
+    "sc_agreement": "share of the samples making exactly the draft's calls: a model that "
+    "answers the same way when asked again is more often right",
+    "sc_name_agreement": "share of the samples calling the same functions as the draft (the "
+    "values may differ): separates a wrong tool from a wrong value",
+    "sc_distinct": "distinct answers among the draft and its samples over k + 1: "
+    "1/(k+1) when all agree, 1 when all differ",
+}
+FEATURE_DOCS: dict[str, str] = {**REQUEST_DOCS, **DRAFT_DOCS, **LOGPROB_DOCS, **SAMPLE_DOCS}
 REQUEST_FEATURES: tuple[str, ...] = tuple(REQUEST_DOCS)
 DRAFT_FEATURES: tuple[str, ...] = tuple(DRAFT_DOCS)
 LOGPROB_FEATURES: tuple[str, ...] = tuple(LOGPROB_DOCS)
-FEATURE_NAMES: tuple[str, ...] = REQUEST_FEATURES + DRAFT_FEATURES + LOGPROB_FEATURES
+SAMPLE_FEATURES: tuple[str, ...] = tuple(SAMPLE_DOCS)
+FEATURE_NAMES: tuple[str, ...] = (
+    REQUEST_FEATURES + DRAFT_FEATURES + LOGPROB_FEATURES + SAMPLE_FEATURES
+)
 
 _ENUMERATION = frozenset({"and", "each", "both", "respectively", "also", "then", "plus"})
 
@@ -304,14 +318,25 @@ def _logprob_part(logprobs: LogprobSummary | None) -> tuple[float, ...]:
     return (1.0, mean, low, total / 10.0)
 
 
+_NO_SAMPLES = (0.0, 0.0, 0.0, 0.0)
+
+
+def _sample_part(samples: SampleSummary | None) -> tuple[float, ...]:
+    if samples is None or samples.k <= 0:
+        return _NO_SAMPLES
+    return (1.0, samples.agreement, samples.name_agreement, samples.distinct)
+
+
 def features(
     ctx: RequestContext,
     tool_calls: Sequence[Mapping[str, Any]] | None,
     logprobs: LogprobSummary | None = None,
+    samples: SampleSummary | None = None,
 ) -> tuple[float, ...]:
-    """The full feature vector (``FEATURE_NAMES`` order) of one draft for one request."""
+    """The full feature vector (``FEATURE_NAMES`` order) of one draft for one request;
+    ``samples``: the agreement of sampled drafts with it (``consistency.summarise``)."""
     stats: DraftStats = draft_stats(ctx, parse_calls(tool_calls))
-    return ctx.vector + stats.vector(ctx) + _logprob_part(logprobs)
+    return ctx.vector + stats.vector(ctx) + _logprob_part(logprobs) + _sample_part(samples)
 
 
 def extract(
@@ -319,6 +344,7 @@ def extract(
     tools: Sequence[Mapping[str, Any]],
     tool_calls: Sequence[Mapping[str, Any]] | None,
     logprobs: LogprobSummary | None = None,
+    samples: SampleSummary | None = None,
 ) -> tuple[float, ...]:
-    """``features(prepare(messages, tools), tool_calls, logprobs)``."""
-    return features(prepare(messages, tools), tool_calls, logprobs)
+    """``features(prepare(messages, tools), tool_calls, logprobs, samples)``."""
+    return features(prepare(messages, tools), tool_calls, logprobs, samples)

@@ -13,6 +13,7 @@ from gateway.routing.verifier import (
     FEATURE_NAMES,
     LOGPROB_FEATURES,
     REQUEST_FEATURES,
+    SAMPLE_FEATURES,
     LogprobSummary,
     extract,
     features,
@@ -63,7 +64,7 @@ def named(vector):
 
 
 def test_every_feature_is_documented_and_grouped():
-    assert FEATURE_NAMES == REQUEST_FEATURES + DRAFT_FEATURES + LOGPROB_FEATURES
+    assert FEATURE_NAMES == REQUEST_FEATURES + DRAFT_FEATURES + LOGPROB_FEATURES + SAMPLE_FEATURES
     assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES)
     assert all(len(FEATURE_DOCS[n]) > 20 for n in FEATURE_NAMES)
 
