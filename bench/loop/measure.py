@@ -1,4 +1,6 @@
-"""Sending requests through the running gateway and scoring the answers (BFCL's AST rule).
+"""Sending requests through the running gateway and scoring the answers with the full BFCL v1
+AST checker (``bench.common.ast_check``: the port the replays agree with on 1,240/1,240 recorded
+verdicts per model; each row keeps BFCL's error type of the edge draft and of the answer).
 
 Held-out measurement, per request, in this order (the first pass sees a cold prompt cache, so
 its latency is the one a user would see):
@@ -22,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.common.ast_check import Verdict, check
 from bench.common.bfcl import Request
-from bench.common.correct import is_correct
 from bench.loop.data import body
+from bench.loop.verifier import held_out_auc
 from gateway.routing.offload import offload_tool_definition
 from gateway.routing.schema_guard import ValidatorCache, check_tool_calls, tool_schemas
 
@@ -94,6 +97,13 @@ def direct_body(request: Request, prefill: str, max_tokens: int) -> dict[str, An
     return out
 
 
+def verdict(request: Request, answer: Answer) -> Verdict:
+    """BFCL's AST verdict on an answer (an HTTP failure is wrong, error type ``http_<status>``)."""
+    if answer.status != 200:
+        return Verdict(False, f"http_{answer.status}")
+    return check(request.category, request.tools, request.ground_truth, answer.calls)
+
+
 def schema_valid(request: Request, calls: list[dict[str, Any]], cache: ValidatorCache) -> bool:
     if not calls:
         return False
@@ -122,6 +132,8 @@ class Row:
     score: float | None
     threshold: float | None
     error: str = ""
+    edge_error_type: str = ""  # BFCL's error type of the edge draft ("" when right)
+    e2e_error_type: str = ""
 
 
 def _float(value: str | None) -> float | None:
@@ -151,6 +163,7 @@ class Measurer:
         unprompted, prefilled = (direct, edge) if self.gateway_prefill else (edge, direct)
         wants_call = request.ground_truth is not None
         reason = auto.headers.get("x-netgpt-reason", "")
+        e2e, drafted = verdict(request, auto), verdict(request, edge)
         return Row(
             prompt_id=request.prompt_id,
             category=request.category,
@@ -158,18 +171,20 @@ class Measurer:
             reason=reason or ("error" if auto.status != 200 else ""),
             status=auto.status,
             latency_s=auto.latency_s,
-            e2e_correct=auto.status == 200 and is_correct(request, auto.calls),
-            edge_correct=edge.status == 200 and is_correct(request, edge.calls),
+            e2e_correct=e2e.correct,
+            edge_correct=drafted.correct,
             edge_calls=len(edge.calls),
             edge_schema_valid=schema_valid(request, edge.calls, self.cache) if wants_call
             else not edge.calls,
             edge_offload=reason == "offload_requested" or OFFLOAD_MARKER in edge.content,
             unprompted_call=bool(unprompted.calls),
-            unprompted_correct=unprompted.status == 200 and is_correct(request, unprompted.calls),
-            prefilled_correct=prefilled.status == 200 and is_correct(request, prefilled.calls),
+            unprompted_correct=verdict(request, unprompted).correct,
+            prefilled_correct=verdict(request, prefilled).correct,
             score=_float(auto.headers.get("x-netgpt-score")),
             threshold=_float(auto.headers.get("x-netgpt-threshold")),
             error=auto.error or edge.error or direct.error,
+            edge_error_type=drafted.error_type,
+            e2e_error_type=e2e.error_type,
         )
 
 
@@ -237,6 +252,10 @@ def summarise(rows: list[Row], spend_usd: float) -> dict[str, Any]:
         "latency_p95_s": _quantile(lat, 0.95),
         "errors": sum(1 for r in rows if r.status != 200),
         "reasons": {k: sum(1 for r in rows if r.reason == k) for k in sorted({r.reason for r in rows})},
+        "edge_error_types": {k: sum(1 for r in rows if r.edge_error_type == k)
+                             for k in sorted({r.edge_error_type for r in rows} - {""})},
+        # the routed score (the verifier's once fitted) against the held-out edge correctness
+        "score_auc_held_out": held_out_auc(rows),
     }
 
 
@@ -253,3 +272,13 @@ def cloud_cost_total(gateway_url: str) -> float:
         if line.startswith("netgpt_cloud_cost_usd_total"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def router_state(gateway_url: str) -> dict[str, Any]:
+    """``GET /v1/router/state`` (calibration and verifier in force); {} when unreadable."""
+    try:
+        with urllib.request.urlopen(gateway_url + "/v1/router/state", timeout=10) as resp:  # noqa: S310
+            state: dict[str, Any] = json.loads(resp.read())
+    except (urllib.error.URLError, TimeoutError, ValueError):
+        return {}
+    return state

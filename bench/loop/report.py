@@ -10,10 +10,12 @@ PROVENANCE = (
     "Requests: BFCL v1 AST categories (gorilla, Apache-2.0), split by a hash of the id into "
     "traffic and a held-out set no training step reads. Edge: the real SmolLM2-135M-Instruct "
     "on llama.cpp's llama-server on this CPU, through the real gateway (`netgpt serve`) and "
-    "real Redis. Cloud: **replayed**, not live — gpt-4o-2024-08-06's recorded BFCL outcomes "
-    "(HuanzhiMao/BFCL-Result 2024-08-11), right answers rebuilt from the ground truth and wrong "
-    "ones as the recorded error type, with its recorded latency and token counts; there is no "
-    "internet here. Accuracy is BFCL's AST rule (bench/common/correct.py, simplified)."
+    "real Redis. Cloud: **replayed**, not live — what gpt-4o-2024-08-06-FC actually answered to "
+    "each BFCL request (HuanzhiMao/BFCL-Result 2024-08-11, `outcomes/results/`, decoded as its "
+    "parser would; rebuilt from the recorded outcome only where no output is recorded), with "
+    "its recorded latency and token counts; there is no internet here. Accuracy is the full "
+    "BFCL v1 AST checker (bench/common/ast_check.py; it agrees with the recorded verdicts on "
+    "1,240/1,240 requests per model)."
 )
 
 
@@ -34,6 +36,18 @@ def _calibration(cal: dict[str, Any]) -> str:
         return f"fitted on {cal.get('n')} records ({cal.get('positives')} agreeing)"
     reason = str(cal.get("reason") or cal.get("error") or "none")
     return "not fitted (raw scores): " + reason.split(":")[0][:80]
+
+
+def _verifier_cells(r: dict[str, Any]) -> list[str]:
+    v = r.get("verifier") or {}
+    fitted = "yes" if v.get("refit") else "no: " + str(v.get("reason") or "–").split(":")[0][:60]
+    ins = v.get("in_sample") or {}
+    held = r.get("score_auc_held_out") or {}
+    held_text = "–" if held.get("auc") is None else (
+        f"{held['auc']:.3f} [{held['auc_lo']:.3f}, {held['auc_hi']:.3f}] "
+        f"({held['n']}, {held['positives']} right)")
+    return [str(r["round"]), fitted, _f(v.get("n")), _f(v.get("positives")),
+            _f(ins.get("auc")), str(r.get("score_source") or "–"), held_text]
 
 
 def write_rounds(out: Path, rounds: list[dict[str, Any]]) -> Path:
@@ -135,20 +149,31 @@ def write_report(out: Path, rounds: list[dict[str, Any]], meta: dict[str, Any]) 
             f"({t.get('cloud_routed')}) | {r.get('exported_train_examples')} | "
             f"{_calibration(cal)} |"
         )
+    lines += ["", "## Learned verifier (refitted after each round's traffic)", "",
+              "| round | fitted | records | agreeing | in-sample AUC | held-out score | "
+              "held-out AUC [95%] (n, right) |", "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(_verifier_cells(r)) + " |" for r in rounds]
     lines += ["", "## Definitions", "",
-              "- *edge acc*: the gateway's own edge draft (`model=edge`) judged by the AST rule, "
-              "all held-out requests (relevance: right = no call).",
+              "- *edge acc*: the gateway's own edge draft (`model=edge`) judged by the full BFCL "
+              "AST checker, all held-out requests (relevance: right = no call).",
               "- *schema-valid*: of the tool-call requests where the edge did not ask for help, "
               "the share whose draft is a call passing the gateway's schema guard.",
               "- *unprompted calls*: of the tool-call requests, the share where the model opened "
               "a call without the prefill (no pre-filled `<tool_call>`).",
               "- *offload*: share of `model=auto` answers the router sent to the cloud; *e2e acc*: "
-              "those answers judged by the AST rule; spend: the gateway's "
+              "those answers judged by the BFCL checker; spend: the gateway's "
               "`netgpt_cloud_cost_usd_total` over the held-out pass (list prices).",
               "- *marker precision*: of the requests where the edge asked for help, the share its "
               "forced (prefilled) answer gets wrong; *asked help*: share of requests where it asked.",
               "- *KL to SFT*: last step's reverse KL of the shipped variant to its SFT start "
               "(k3 estimator, per token).",
+              "- *verifier*: `POST /v1/router/edge-model` (refit) after the round's traffic "
+              "refits it on the round's logged pairs (label: the draft made the cloud's calls); "
+              "*records*/*agreeing* are its answer's n and positives; *in-sample AUC*: the fit "
+              "on those same pairs; *held-out AUC*: the measuring gateway's `x-netgpt-score` "
+              "(the verifier's where it is in force for the round's model, else the calibrated "
+              "score: *held-out score*) against the held-out edge draft's BFCL correctness, "
+              "with a bootstrap interval.",
               "- latency: wall time of the `model=auto` request (cold prompt cache), replayed cloud "
               "latency included.", ""]
     notes = meta.get("notes") or []

@@ -8,7 +8,9 @@ Round r (0 = the untrained model)::
             /v1/router/edge-model)
     traffic traffic slice r through `netgpt serve` (real edge, replayed cloud, NETGPT_REDIS_URL,
             shadow rate > 0): cloud-routed and shadow pairs land in round r's Redis stream;
-            then the calibration is refitted on them (POST /v1/router/edge-model, refit)
+            then the calibration and the learned verifier are refitted on them (POST
+            /v1/router/edge-model, refit; the verifier's answer is read back with its in-sample
+            AUC)
     export  `netgpt dataset export` of round r's stream -> DIR/round-r/export (checked: no
             held-out request in it)
     measure the held-out sample through a second `netgpt serve` with the same calibration and
@@ -40,8 +42,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.common.bfcl import Request
 from bench.loop.data import CLOUD_MODEL, Split, assert_disjoint, load_split
-from bench.loop.measure import Measurer, cloud_cost_total, post, rows_as_dicts, run_all, summarise
+from bench.loop.measure import (
+    Measurer,
+    cloud_cost_total,
+    post,
+    router_state,
+    rows_as_dicts,
+    run_all,
+    summarise,
+)
 from bench.loop.services import GatewayProcess, RedisServer, replay_cloud
+from bench.loop.verifier import in_sample_auc, refit_summary, stream_records
 from edge_worker.learning import steps as learn
 from edge_worker.learning.state import State, self_peak_rss_mib
 
@@ -182,6 +193,11 @@ class Loop:
             "NETGPT_CALIBRATION_FILE": str(rd / "calibration.json"),
             "NETGPT_CALIBRATION_MIN_RECORDS": str(self.o.min_records),
             "NETGPT_CALIBRATION_REQUIRED": "true" if self.o.require_calibration else "false",
+            # the verifier refitted with the calibration after each round's traffic: one file per
+            # round (the measuring gateway loads it), a Redis key per run, the loop's record floor
+            "NETGPT_VERIFIER_FILE": str(rd / "verifier.json"),
+            "NETGPT_VERIFIER_MIN_RECORDS": str(max(self.o.min_records, 2)),
+            "NETGPT_VERIFIER_REDIS_KEY": f"{self.stream_prefix}:verifier",
             "NETGPT_DATA_DIR": str(rd / ("var" if logging else "var-measure")),
             "NETGPT_DATASET_ENABLED": "true" if logging else "false",
             "NETGPT_DATASET_STREAM_KEY": self.stream(r),
@@ -234,11 +250,25 @@ class Loop:
             "errors": sum(1 for a in answers if a.status != 200),
             "cloud_spend_usd": spend,
             "calibration": refit.get("calibration"),
+            "verifier": self.verifier_figures(r, refit.get("verifier"), redis_url),
             "shipped": shipped,
             "artefacts": [],
         }
         (rd / "traffic.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
         return result
+
+    def verifier_figures(self, r: int, answer: dict[str, Any] | None,
+                         redis_url: str) -> dict[str, Any]:
+        """The refit's verifier answer, read back, with its in-sample AUC on the round's records."""
+        figures = refit_summary(answer)
+        if figures.get("refit"):
+            records = stream_records(redis_url, self.stream(r))
+            figures["in_sample"] = in_sample_auc(records, self.rdir(r) / "verifier.json",
+                                                 self.edge_name(r))
+        state = "fitted on {n} records ({positives} agreeing)".format(**figures) \
+            if figures.get("refit") else f"not fitted: {str(figures.get('reason'))[:120]}"
+        self.say(f"round {r}: verifier {state}")
+        return figures
 
     def ship_adapter(self, r: int, edge: Any, gateway_url: str) -> dict[str, Any]:
         _, adapter = self.served(r)
@@ -272,10 +302,15 @@ class Loop:
                                tick=_ticker(self.console, bar, task, f"round {r}: held-out",
                                             len(self.held)))
             spend = cloud_cost_total(gw.url) - before
+            in_force = router_state(gw.url).get("verifier") or {}
         with (rd / "held_out.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows_as_dicts(rows):
                 handle.write(json.dumps(row) + "\n")
         summary = summarise(rows, spend)
+        # which score the held-out AUC is of: the verifier's when it scored this round's model
+        summary["score_source"] = ("verifier" if in_force.get("loaded") and in_force.get("enabled")
+                                   and in_force.get("edge_model") == self.edge_name(r)
+                                   else "calibrated log-prob score")
         (rd / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         self.say(f"round {r}: edge accuracy {summary['edge_accuracy']:.3f}, offload "
                  f"{summary['offload_rate']:.3f}, e2e {summary['e2e_accuracy']:.3f}")
@@ -360,6 +395,7 @@ class Loop:
             row["traffic"] = {k: traffic.get(k) for k in
                               ("requests", "cloud_routed", "errors", "cloud_spend_usd", "seconds")}
             row["calibration"] = traffic.get("calibration")
+            row["verifier"] = traffic.get("verifier")
             row["exported_train_examples"] = steps.get(f"r{r}.export", {}).get("n_train")
             if r > 0:
                 row["training"] = {

@@ -206,3 +206,18 @@ def test_gateway_env_passes_the_calibration_requirement(data: Path, tmp_path: Pa
     env = loop.gateway_env(1, "http://edge/v1", "http://cloud", logging=True, redis_url="redis://x")
     assert env["NETGPT_CALIBRATION_REQUIRED"] == ("true" if required else "false")
     assert env["NETGPT_REDIS_URL"] == "redis://x" and env["NETGPT_DATASET_ENABLED"] == "true"
+
+
+def test_gateway_env_gives_each_round_its_verifier_file(data: Path, tmp_path: Path) -> None:
+    from bench.loop.run import Loop, LoopOptions
+
+    loop = Loop.__new__(Loop)
+    loop.o = LoopOptions(out=tmp_path, data=data, min_records=7)
+    loop.out, loop.split, loop.stream_prefix = tmp_path, load_split(data, 0.2), "netgpt:loop:t"
+    traffic = loop.gateway_env(1, "http://e/v1", "http://c", logging=True, redis_url="redis://x")
+    measure = loop.gateway_env(1, "http://e/v1", "http://c", logging=False, redis_url="")
+    # the measuring gateway (another data dir, no Redis) loads the fit the traffic's refit wrote
+    assert traffic["NETGPT_VERIFIER_FILE"] == measure["NETGPT_VERIFIER_FILE"] == str(
+        tmp_path / "round-1" / "verifier.json")
+    assert traffic["NETGPT_VERIFIER_MIN_RECORDS"] == "7"
+    assert traffic["NETGPT_VERIFIER_REDIS_KEY"] == "netgpt:loop:t:verifier"
