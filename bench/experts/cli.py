@@ -63,6 +63,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="weights JSON for the learned policy (default: the shipped ones)",
     )
     parser.add_argument(
+        "--quality",
+        choices=["replay", "category"],
+        default="replay",
+        help="what an answer is worth: replay = the model's recorded output for the BFCL item "
+        "the request stands for, judged by the BFCL checker (outcomes/results/; a model without "
+        "recorded outputs falls back to its per-category accuracy); category = the recorded "
+        "per-category accuracy for every model (default: replay)",
+    )
+    parser.add_argument(
+        "--expert-model",
+        action="append",
+        default=[],
+        metavar="EXPERT=MODEL",
+        help="serve MODEL (a recorded model's name, e.g. Salesforce_xLAM-7b-fc-r) on the expert "
+        "profile EXPERT instead of the profile's own model (repeatable)",
+    )
+    parser.add_argument(
+        "--cloud-model",
+        default="gpt-4o-2024-08-06-FC",
+        help="the cloud's model: its recorded answers, latency and tokens (default "
+        "gpt-4o-2024-08-06-FC)",
+    )
+    parser.add_argument(
         "--micro",
         action="store_true",
         help="micro-benchmark: microseconds per placement with 8 experts (impact, learned, ...)",
@@ -78,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
         return micro_main()
     from bench.common.bfcl import default_data_dir
     from bench.experts.report import write_report
-    from bench.experts.run import Options, run
+    from bench.experts.run import SCENARIOS, Options, expert_profiles, run
     from gateway.routing.placement import POLICIES
 
     data = args.data if args.data is not None else default_data_dir()
@@ -96,6 +119,13 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    experts: dict[str, str] = {}
+    for pair in args.expert_model:
+        name, sep, model = pair.partition("=")
+        if not sep or not name or not model:
+            print(f"--expert-model {pair!r}: write EXPERT=MODEL", file=sys.stderr)
+            return 2
+        experts[name] = model
     loads = (0.8,) if args.quick else (0.5, 0.8, 0.95)
     if args.loads:
         loads = tuple(float(x) for x in args.loads.split(","))
@@ -108,7 +138,15 @@ def main(args: argparse.Namespace) -> int:
         policies=policies,
         requests=args.requests or (400 if args.quick else 3000),
         learned_path=args.learned_weights,
+        quality=args.quality,
+        expert_models=experts,
+        cloud_model=args.cloud_model,
     )
+    try:
+        expert_profiles(SCENARIOS[opts.scenario], experts)
+    except ValueError as exc:  # an --expert-model naming no expert of the scenario
+        print(str(exc), file=sys.stderr)
+        return 2
     started = time.monotonic()
     rows = _run_with_progress(run, opts)
     args.out.mkdir(parents=True, exist_ok=True)

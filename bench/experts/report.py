@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.experts.profiles import profile
-from bench.experts.run import SCENARIOS, Options
+from bench.experts.run import SCENARIOS, Options, expert_profiles
 from bench.experts.sim import SCRAPE_INTERVAL_S
 
 OURS = ("impact", "learned")
@@ -17,7 +16,8 @@ BASELINES = ("least_loaded", "weighted")
 def _fmt_row(r: dict[str, Any]) -> str:
     return (
         f"| {r['policy']} | {r['utilisation']:.2f} | {r['slo_miss_rate']:.3f} ± {r['slo_miss_rate_sd']:.3f} "
-        f"| {r['mean_qos']:.3f} ± {r['mean_qos_sd']:.3f} | {r['p50_s']:.2f} | {r['p99_s']:.2f} "
+        f"| {r['mean_qos']:.3f} ± {r['mean_qos_sd']:.3f} | {r.get('mean_quality', 0.0):.3f} "
+        f"| {r['p50_s']:.2f} | {r['p99_s']:.2f} "
         f"| {r['cloud_share']:.3f} | {r['busy_share']:.2f} |"
     )
 
@@ -84,9 +84,20 @@ def write_report(
         "simulated. Utilisation = offered requests/s ÷ the experts' summed throughput at full "
         "concurrency for the mean request.",
         "- Request type: a BFCL v1 category drawn in BFCL's proportions (simulated: the trace "
-        "has no text). Quality of an expert on a type: the recorded BFCL v1 accuracy of the "
-        "model it serves (when the data is there). QoS of a request = that quality if it meets "
-        "its SLO, else 0.",
+        "has no text). "
+        + (
+            "With replays (`--quality replay`, the default) each request stands for one BFCL v1 "
+            "request of its type (drawn per seed, the same for every policy), and the answer is "
+            "worth 1 if the serving model's **recorded output** for that request passes the BFCL "
+            "AST checker, else 0 (a model without recorded outputs: its per-category accuracy). "
+            "The gateway's belief (what placement reads) is the per-category accuracy of the "
+            "same recorded outcomes. "
+            if opts.quality == "replay"
+            else "Quality of an expert on a type: the recorded BFCL v1 accuracy of the model it "
+            "serves on that category (`--quality category`). "
+        )
+        + "QoS of a request = what its answer is worth if it meets its SLO, else 0; *quality* "
+        "(in results.json) = the same, SLO aside. Which source each model used is in the notes.",
         "- SLOs: "
         + "; ".join(
             f"{c.share:.0%} with TTFT ≤ {c.ttft_s} s and TPOT ≤ {c.tpot_s} s" for c in scenario.slos
@@ -99,18 +110,19 @@ def write_report(
         f"- The gateway's view: exact in-flight counts, server gauges refreshed every "
         f"{SCRAPE_INTERVAL_S * 1000:.0f} ms, per running request its remaining tokens "
         "(estimated from an output-length guess with lognormal error σ 0.5) and SLO slack.",
-        "- Cloud: RTT 60 ms + prompt upload at 20 Mbit/s + one call time drawn from the recorded "
-        "BFCL latencies of gpt-4o-2024-08-06-FC (assumed lognormal without the data); quality "
-        "its recorded BFCL accuracy. It takes a request when `cloud_wins` says so (no expert "
-        "predicted to meet the SLO, the cloud's median estimate does).",
+        f"- Cloud ({opts.cloud_model}): RTT 60 ms + prompt upload at 20 Mbit/s + a call time: "
+        "with replays the recorded latency of the request's BFCL item, and its recorded answer "
+        "and token counts (`cloud_tokens_in/out` per request in results.json); otherwise one "
+        "drawn from the model's recorded BFCL latencies and its per-category accuracy (an "
+        "assumed lognormal without the data). It takes a request when `cloud_wins` says so (no "
+        "expert predicted to meet the SLO, the cloud's median estimate does).",
         "",
         "### Expert profiles",
         "",
         "| expert | model (quality) | hardware | slots | TPOT alone | prefill /1k tok | measured | source |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name in scenario.experts:
-        p = profile(name)
+    for p in expert_profiles(scenario, opts.expert_models):
         lines.append(
             f"| {p.name} | {p.model} | {p.hardware} | {p.slots} | {p.tpot_s * 1000:.1f} ms "
             f"| {p.prefill_s_per_1k:.3f} s | {'yes' if p.measured else 'no'} | {p.source} |"
@@ -122,8 +134,9 @@ def write_report(
             "",
             f"## {workload}",
             "",
-            "| policy | util | SLO miss rate | mean QoS | p50 s | p99 s | cloud share | busy share |",
-            "|---|---|---|---|---|---|---|---|",
+            "| policy | util | SLO miss rate | mean QoS | quality | p50 s | p99 s | cloud share "
+            "| busy share |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [_fmt_row(r) for r in rows if r["workload"] == workload]
     meta = _learned_meta(opts)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.experts.profiles import ExpertProfile, profile
+from bench.experts.recorded import Answers, load_answers
 from bench.experts.sim import CloudProfile, Outcome, simulate
 from bench.experts.workload import (
     LATENCIES,
@@ -58,6 +59,29 @@ class Options:
     scenario: str = "gpu-box"
     learned_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    quality: str = "replay"  # replay: recorded per-request outputs where they exist | category
+    expert_models: dict[str, str] = field(default_factory=dict)  # expert profile -> model
+    cloud_model: str = "gpt-4o-2024-08-06-FC"
+
+
+def expert_profiles(scenario: Scenario, models: dict[str, str]) -> list[ExpertProfile]:
+    """The scenario's expert profiles, each serving the model ``models`` names for it."""
+    unknown = sorted(set(models) - set(scenario.experts))
+    if unknown:
+        raise ValueError(f"no expert {', '.join(unknown)} in scenario {scenario.name}; "
+                         f"its experts: {', '.join(scenario.experts)}")
+    out = []
+    for name in scenario.experts:
+        p = profile(name)
+        out.append(replace(p, model=models[name]) if name in models else p)
+    return out
+
+
+def load_notes(answers: Answers | None, models: list[str]) -> list[str]:
+    if answers is None:
+        return [f"{m}: per-category accuracy (no recorded outputs under --data)"
+                for m in dict.fromkeys(models)]
+    return answers.notes(models)
 
 
 def size_pool(traces: dict[str, list[TraceRow]], rng: random.Random) -> list[TraceRow]:
@@ -100,13 +124,20 @@ def make_requests(
     slos: Sequence[SloClass],
     traces: dict[str, list[TraceRow]],
     part: str = "eval",
+    answers: Answers | None = None,
 ) -> list[SimRequest]:
+    """The workload's requests; with ``answers``, each stands for a BFCL item of its type
+    (drawn from its own seed, so every policy sees the same items)."""
     rng = random.Random(seed * 7919 + int(util * 1000))
     if workload == "poisson":
         pool = trace_part(size_pool(traces, random.Random(seed)), part)
-        return poisson(n, util * capacity_rps(profiles, pool), rng, slos, pool)
-    trace = trace_part(traces[workload], part)
-    return from_trace(trace, n, util * capacity_rps(profiles, trace), rng, slos)
+        reqs = poisson(n, util * capacity_rps(profiles, pool), rng, slos, pool)
+    else:
+        trace = trace_part(traces[workload], part)
+        reqs = from_trace(trace, n, util * capacity_rps(profiles, trace), rng, slos)
+    if answers is not None:
+        answers.assign(reqs, random.Random(seed * 104729 + int(util * 1000) + 7))
+    return reqs
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -127,6 +158,11 @@ def summarise(outcomes: Sequence[Outcome], stats: dict[str, float]) -> dict[str,
     return {
         "slo_miss_rate": sum(1 for o in outcomes if not o.met) / n,
         "mean_qos": sum(o.qos for o in outcomes) / n,
+        # delivered quality, SLO aside (replays: the share of right answers)
+        "mean_quality": sum(o.quality for o in outcomes) / n,
+        # the cloud's recorded token counts per request (all requests; 0 without replays)
+        "cloud_tokens_in": sum(o.tokens_in for o in outcomes) / n,
+        "cloud_tokens_out": sum(o.tokens_out for o in outcomes) / n,
         "p50_s": percentile(lat, 0.5),
         "p99_s": percentile(lat, 0.99),
         "cloud_share": sum(1 for o in outcomes if o.target == "cloud") / n,
@@ -143,15 +179,34 @@ def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[di
     from gateway.routing.placement.learned_model import load_policy
 
     scenario = SCENARIOS[opts.scenario]
-    profiles = [profile(name) for name in scenario.experts]
+    profiles = expert_profiles(scenario, opts.expert_models)
     qualities = QualityTable.load(opts.data)
-    calls = recorded_call_latencies(opts.data, CloudProfile().model)
+    calls = recorded_call_latencies(opts.data, opts.cloud_model)
     cloud = (
-        CloudProfile(call_s=tuple(calls), source=f"recorded BFCL call latencies ({LATENCIES})")
+        CloudProfile(model=opts.cloud_model, call_s=tuple(calls),
+                     source=f"recorded BFCL call latencies ({LATENCIES})")
         if calls
-        else CloudProfile()
+        else CloudProfile(model=opts.cloud_model)
     )
     traces = available_traces(opts.data)
+    answers = None
+    if opts.quality == "replay":
+        answers = load_answers(opts.data, [*(p.model for p in profiles), cloud.model])
+        if answers.by_model:
+            qualities = answers.beliefs(qualities)
+            if answers.recorded(cloud.model):
+                cloud = replace(cloud, source=f"the recorded latency of each request's BFCL item "
+                                f"({cloud.model}, outcomes/results/)")
+        else:
+            answers = None
+        opts.notes.append(
+            "what each answer is worth: the recorded output of the model for the BFCL item the "
+            "request stands for, judged by the BFCL checker, where it is recorded; else the "
+            "per-category accuracy below. Per model: "
+            + "; ".join(load_notes(answers, [*(p.model for p in profiles), cloud.model]))
+        )
+    else:
+        opts.notes.append("what each answer is worth: per-category accuracy (--quality category)")
     opts.notes.append(f"quality per expert and request type: {qualities.source}")
     opts.notes.append(f"cloud call time: {cloud.source}")
     if not traces:
@@ -173,11 +228,13 @@ def run(opts: Options, progress: Callable[[str], None] | None = None) -> list[di
             # seed 0 is where the impact policy's weights were looked at: reported runs start at 1
             for seed in range(1, opts.seeds + 1):
                 reqs = make_requests(
-                    workload, opts.requests, util, seed, profiles, scenario.slos, traces
+                    workload, opts.requests, util, seed, profiles, scenario.slos, traces,
+                    answers=answers,
                 )
                 for pol in policies:
                     state = PolicyState(learned=learned)
-                    outs, stats = simulate(reqs, profiles, qualities, pol, seed, state, cloud)
+                    outs, stats = simulate(reqs, profiles, qualities, pol, seed, state, cloud,
+                                           answers=answers)
                     per_policy[pol].append(summarise(outs, stats))
                     if progress:
                         progress(f"{workload} util={util} seed={seed} {pol}")

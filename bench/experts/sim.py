@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bench.experts.profiles import ExpertProfile
+from bench.experts.recorded import Answers
 from bench.experts.workload import QualityTable, SimRequest
 from gateway.routing.placement import (
     ExpertView,
@@ -74,10 +75,13 @@ class CloudProfile:
         return ttft, ttft + max(output_tokens - 1, 0) * self.tpot_s
 
     def sample(
-        self, rng: random.Random, prompt_tokens: int, output_tokens: int
+        self, rng: random.Random, prompt_tokens: int, output_tokens: int,
+        call_s: float | None = None,
     ) -> tuple[float, float]:
-        """(ttft, total) of one simulated call."""
+        """(ttft, total) of one simulated call; ``call_s``: the recorded time of this very
+        request (a replay), else one drawn."""
         call = rng.choice(self.call_s) if self.call_s else rng.lognormvariate(math.log(0.9), 0.6)
+        call = call if call_s is None else call_s
         ttft = self.network_s(prompt_tokens) + call
         return ttft, ttft + max(output_tokens - 1, 0) * self.tpot_s
 
@@ -91,6 +95,9 @@ class Outcome:
     met: bool
     qos: float
     predicted_total_s: float
+    quality: float = 0.0  # what was delivered, SLO aside (replays: 1 right, 0 wrong)
+    tokens_in: int = 0  # the cloud's recorded token counts for the request (replays)
+    tokens_out: int = 0
 
 
 class Observer(Protocol):
@@ -104,7 +111,7 @@ class Observer(Protocol):
 @dataclass(slots=True, eq=False)
 class _Job:
     req: SimRequest
-    quality: float
+    quality: float  # what the answer is worth: the recorded outcome, else the belief
     noise: float
     predicted_total: float
     queued: bool
@@ -212,8 +219,13 @@ def simulate(
     state: PolicyState | None = None,
     cloud: CloudProfile | None = None,
     observer: Observer | None = None,
+    answers: Answers | None = None,
 ) -> tuple[list[Outcome], dict[str, float]]:
-    """Run one workload under one policy; returns per-request outcomes and per-expert stats."""
+    """Run one workload under one policy; returns per-request outcomes and per-expert stats.
+
+    ``answers``: the models' recorded per-request outcomes (``bench.experts.recorded``); where
+    one exists for a request's BFCL item, it decides whether the answer was right (and, for the
+    cloud, its call time and tokens); else the quality table's per-category value does."""
     rng = random.Random(seed)
     cloud = cloud or CloudProfile()
     state = state or PolicyState()
@@ -230,7 +242,8 @@ def simulate(
         total = t - req.arrival
         met = _met(req, ttft, total)
         out = Outcome(
-            req.rid, e.profile.name, ttft, total, met, j.quality if met else 0.0, j.predicted_total
+            req.rid, e.profile.name, ttft, total, met, j.quality if met else 0.0, j.predicted_total,
+            j.quality,
         )
         outcomes.append(out)
         if not j.queued:
@@ -305,10 +318,14 @@ def simulate(
         if observer is not None:
             observer.decided(req, placement, [len(e.running) for e in experts])
         if cloud_wins(placement, c_total, rv, c_ttft):
-            ttft, total = cloud.sample(rng, req.prompt_tokens, req.output_tokens)
+            rec = answers.get(cloud.model, req.prompt_id) if answers is not None else None
+            ttft, total = cloud.sample(rng, req.prompt_tokens, req.output_tokens,
+                                       rec.latency_s if rec is not None else None)
             met = _met(req, ttft, total)
-            q = qualities.get(cloud.model, req.rtype)
-            out = Outcome(req.rid, "cloud", ttft, total, met, q if met else 0.0, c_total)
+            q = float(rec.correct) if rec is not None else qualities.get(cloud.model, req.rtype)
+            out = Outcome(req.rid, "cloud", ttft, total, met, q if met else 0.0, c_total, q,
+                          (rec.input_tokens or 0) if rec else 0,
+                          (rec.output_tokens or 0) if rec else 0)
             outcomes.append(out)
             if observer is not None:
                 observer.finished(out)
@@ -317,7 +334,9 @@ def simulate(
         e = by_name[placement.expert]
         job = _Job(
             req,
-            placement.quality,
+            placement.quality
+            if answers is None
+            else answers.quality(e.profile.model, req, placement.quality),
             math.exp(rng.gauss(0.0, e.profile.noise_sigma)),
             placement.predicted_total_s,
             queued=False,

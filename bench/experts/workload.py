@@ -7,7 +7,9 @@
   arrivals draw sizes from the conversation trace (or, without data, a stated lognormal).
 - **Request types**: the BFCL v1 categories, drawn in BFCL's own proportions (the trace has no
   prompt text, so a type is assigned at random: simulated).
-- **Quality** of an expert on a type: the model's recorded BFCL v1 accuracy on that category
+- **Quality** of an expert: where the model's outputs are recorded, what it really answered
+  to the BFCL request a simulated request stands for (``bench.experts.recorded``); otherwise
+  the model's recorded BFCL v1 accuracy on that category
   (``outcomes/bfcl_2024-08-11_summary.csv``); without data, the ASSUMED table below.
 - **Output length known to the gateway**: the true length times lognormal noise (σ 0.5): an
   output-length predictor of that quality is assumed.
@@ -66,6 +68,7 @@ class SimRequest:
     slo_ttft_s: float | None
     slo_tpot_s: float | None
     deadline_s: float | None = None  # end to end (x-netgpt-deadline-ms)
+    prompt_id: str | None = None  # the BFCL v1 request it stands for (replays; else None)
 
 
 class QualityTable:
