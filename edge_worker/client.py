@@ -24,6 +24,7 @@ import orjson
 
 from edge_worker.flavors import (
     Flavor,
+    Sampling,
     detect_flavor,
     effective_strategy,
     recover_prefilled_call,
@@ -85,20 +86,31 @@ class EdgeClient:
             )
         return self._session
 
-    def request_body(self, body: dict[str, Any]) -> dict[str, Any]:
+    def request_body(
+        self, body: dict[str, Any], sampling: Sampling | None = None
+    ) -> dict[str, Any]:
         """The body sent upstream: the caller's fields shaped for this edge's flavour."""
         return shape_request(
             body, flavor=self.flavor or "openai", model=self.model,
             top_logprobs=self.top_logprobs, draft_max_tokens=self.draft_max_tokens,
             call_prefill=self.call_prefill, stop=self.draft_stop,
-            call_strategy=self.call_strategy,
+            call_strategy=self.call_strategy, sampling=sampling,
         )
 
     async def draft(self, body: dict[str, Any]) -> EdgeDraft:
         """One complete answer with log-probabilities; raises ``UpstreamError`` subclasses."""
+        return await self._call(body, None)
+
+    async def sample(self, body: dict[str, Any], n: int, temperature: float, seed: int) -> EdgeDraft:
+        """``n`` sampled answers shaped as the draft is (prefill or guided call, cap, stops) but
+        at ``temperature``, in one request (``n`` choices; llama-server processes the prompt
+        once for all of them and needs ``--parallel`` ≥ n); raises ``UpstreamError``."""
+        return await self._call(body, Sampling(n, temperature, seed))
+
+    async def _call(self, body: dict[str, Any], sampling: Sampling | None) -> EdgeDraft:
         if self.flavor is None and time.monotonic() >= self._detect_after:
             await self.detect()
-        data = orjson.dumps(self.request_body(body))
+        data = orjson.dumps(self.request_body(body, sampling))
         started = time.perf_counter()
         try:
             async with self._client().post(
@@ -118,7 +130,7 @@ class EdgeClient:
         if (flavor == "vllm" and wants_prefill(body, self.call_prefill)
                 and effective_strategy(self.call_strategy, flavor, self.call_prefill) == "prefill"):
             # vLLM's tool parser never sees the prefilled opener: a call may be left in content
-            response = recover_prefilled_call(response, self.call_prefill)
+            response = _recover_each(response, self.call_prefill)
         return EdgeDraft(
             response=response,
             token_logprobs=token_logprobs(response),
@@ -167,6 +179,15 @@ class EdgeClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _recover_each(response: dict[str, Any], call_prefill: str) -> dict[str, Any]:
+    """``recover_prefilled_call`` on every choice (sampled drafts come as several)."""
+    choices = response.get("choices")
+    if not isinstance(choices, list) or len(choices) < 2:
+        return recover_prefilled_call(response, call_prefill)
+    fixed = [recover_prefilled_call({"choices": [c]}, call_prefill)["choices"][0] for c in choices]
+    return {**response, "choices": fixed}
 
 
 def token_logprobs(response: dict[str, Any]) -> list[float]:

@@ -30,12 +30,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Flavor = Literal["vllm", "llamacpp", "openai"]
 FLAVORS: tuple[Flavor, ...] = ("vllm", "llamacpp", "openai")
 CallStrategy = Literal["auto", "prefill", "guided"]
 CALL_CLOSER = "</tool_call>"
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Sampled drafts beside the greedy one (``NETGPT_EDGE_SAMPLES``): ``n`` choices in one
+    request at ``temperature``, from ``seed`` (llama-server seeds its i-th choice ``seed + i``
+    and processes the prompt once for all of them; vLLM shares it through its prefix cache)."""
+
+    n: int
+    temperature: float
+    seed: int
 
 
 def detect_flavor(models_listing: Any) -> Flavor:
@@ -114,11 +126,13 @@ def shape_request(
     call_prefill: str = "",
     stop: list[str] | None = None,
     call_strategy: CallStrategy = "prefill",
+    sampling: Sampling | None = None,
 ) -> dict[str, Any]:
     """The body the edge gets for BODY (a shallow copy; BODY is not changed).
 
     ``call_strategy="guided"`` applies to the vLLM flavour only (the others keep the prefill);
-    ``"auto"`` is :func:`effective_strategy`.
+    ``"auto"`` is :func:`effective_strategy`. ``sampling``: the same draft shape (prefill or
+    guided call, cap, stops) asked ``n`` times at a temperature, from a seed (self-consistency).
     """
     out = dict(body)
     out["model"] = model
@@ -166,6 +180,8 @@ def shape_request(
             out["tools"], out["tool_choice"] = _named_tool_only(body["tools"], choice), "required"
         out["parallel_tool_calls"] = False
         out["temperature"] = 0.0
+    if sampling is not None:
+        out.update(n=sampling.n, temperature=sampling.temperature, seed=sampling.seed)
     return out
 
 

@@ -71,6 +71,12 @@ class EdgeSettings(BaseSettings):
     probe_url: AnyHttpUrl | None = None
     # several edge experts (TOML, [[expert]] tables; gateway/experts/config.py); unset: this edge
     experts_file: Path | None = None
+    # self-consistency (issue 18): k sampled drafts beside the greedy one, their agreement a
+    # verifier feature (gateway/routing/verifier/consistency.py); 0 = off
+    samples: int = Field(0, ge=0, le=16, description="sampled drafts per request (0 = off)")
+    sample_temperature: float = Field(0.7, gt=0, le=2.0)
+    # how long the answer waits for the samples once the greedy draft is back; later = none
+    sample_wait_s: float = Field(1.0, ge=0)
 
     @field_validator("flavor", mode="before")
     @classmethod

@@ -91,6 +91,16 @@ class GatewayMetrics:
         self.shadow_requests = Counter(
             p + "shadow_requests_total", "Shadow cloud calls by outcome", ["outcome"], registry=r,
         )
+        # self-consistency (NETGPT_EDGE_SAMPLES): each request's k sampled drafts, one count per
+        # request by outcome — drawn (their agreement reached the verifier), failed (the edge
+        # erred or timed out), late (not back NETGPT_EDGE_SAMPLE_WAIT_S after the draft).
+        # Not drafts: netgpt_upstream_* and the edge latency count the greedy draft alone.
+        self.edge_samples = Counter(
+            p + "edge_samples_total", "Requests whose sampled drafts were drawn, failed or late",
+            ["outcome"], registry=r,
+        )
+        for outcome in ("drawn", "failed", "late"):
+            self.edge_samples.labels(outcome)
         self.dataset_records = Counter(
             p + "dataset_records_total", "Dataset records written, by sink", ["sink"], registry=r,
         )

@@ -30,6 +30,17 @@ class EdgeDraft:
         return msg
 
     @property
+    def choice_tool_calls(self) -> list[list[dict[str, Any]] | None]:
+        """Each choice's ``tool_calls`` (None where a choice has none): the sampled drafts of
+        ``EdgeBackend.sample`` come as the choices of one response."""
+        out: list[list[dict[str, Any]] | None] = []
+        for choice in self.response.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            calls = message.get("tool_calls") if isinstance(message, dict) else None
+            out.append(calls if isinstance(calls, list) else None)
+        return out
+
+    @property
     def finish_reason(self) -> str | None:
         choices = self.response.get("choices") or [{}]
         reason: str | None = choices[0].get("finish_reason")
@@ -65,6 +76,11 @@ class EdgeBackend(Protocol):
         """Ask the edge model for a complete (non-streamed) answer with log-probabilities.
 
         Raises ``UpstreamError`` subclasses (connect, timeout, status)."""
+        ...
+
+    async def sample(self, body: dict[str, Any], n: int, temperature: float, seed: int) -> EdgeDraft:
+        """``n`` answers shaped as the draft is, sampled at ``temperature`` from ``seed``, as
+        the choices of one response (self-consistency); raises ``UpstreamError``."""
         ...
 
 

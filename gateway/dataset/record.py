@@ -20,11 +20,23 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 2  # 2: edge_draft.n_tokens (the verifier's log-prob total); 1 still reads
+# 2: edge_draft.n_tokens (the verifier's log-prob total); 3: edge_draft.samples (the agreement
+# of sampled drafts, NETGPT_EDGE_SAMPLES); older versions still read
+SCHEMA_VERSION = 3
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class SamplesRecord(_Strict):
+    """``gateway.routing.verifier.SampleSummary.to_dict()``: k sampled drafts (temperature > 0)
+    against the greedy draft; the verifier's ``sc_`` features."""
+
+    k: int = Field(ge=1)
+    agreement: float = Field(ge=0, le=1)
+    name_agreement: float = Field(ge=0, le=1)
+    distinct: float = Field(ge=0, le=1)
 
 
 class EdgeDraftRecord(_Strict):
@@ -35,6 +47,8 @@ class EdgeDraftRecord(_Strict):
     mean_logprob: float | None = None
     min_logprob: float | None = None
     n_tokens: int | None = Field(None, ge=0)  # tokens the log-probs cover (schema version 2)
+    # the agreement of k sampled drafts with this one (schema version 3; None: none drawn)
+    samples: SamplesRecord | None = None
 
 
 class CloudResponseRecord(_Strict):
@@ -66,15 +80,15 @@ class ModelsRecord(_Strict):
 
 
 class DatasetRecord(_Strict):
-    """One logged request/response pair (schema version 2; version 1 records lack
-    ``edge_draft.n_tokens`` and still validate).
+    """One logged request/response pair (schema version 3; version 1 records lack
+    ``edge_draft.n_tokens``, versions 1 and 2 lack ``edge_draft.samples``, and still validate).
 
     ``id`` is stable (``f"{request_id}:{kind}"``) so a replay of the same record into Redis is
     recognised and skipped. ``request`` is the client's body as received, less ``stream`` and
     ``stream_options``; its unknown fields are kept.
     """
 
-    schema_version: Literal[1, 2] = 2  # == SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = 3  # == SCHEMA_VERSION
     id: str = Field(min_length=1, max_length=512)
     request_id: str = Field(min_length=1, max_length=256)
     kind: Literal["routed", "shadow"]

@@ -228,6 +228,15 @@ class ExpertPlacer:
         self._observe(plan.expert, plan.request, draft, concurrency)
         return draft
 
+    async def sample(
+        self, plan: Plan, body: dict[str, Any], n: int, temperature: float, seed: int
+    ) -> EdgeDraft:
+        """``n`` sampled drafts from the expert that drafts (self-consistency). Not a draft:
+        neither the in-flight counts nor the latency model see it (the server's own gauges
+        do); raises ``UpstreamError`` as the edge client does."""
+        assert plan.expert is not None
+        return await self.clients[plan.expert.name].sample(body, n, temperature, seed)
+
     def _flight(self, plan: Plan, name: str, concurrency: int) -> _Active:
         started = self.clock()
         p, req = plan.placement, plan.request

@@ -30,6 +30,7 @@ from gateway.routing.verifier import (
     FEATURE_NAMES,
     REQUEST_FEATURES,
     LogprobSummary,
+    SampleSummary,
     VerifierError,
     VerifierModel,
     calls_cover,
@@ -55,8 +56,9 @@ def example(record: dict[str, Any], edge_model: str) -> tuple[tuple[float, ...],
     logprobs = None
     if isinstance(mean, int | float) and isinstance(low, int | float):
         logprobs = LogprobSummary(float(mean), float(low), int(draft.get("n_tokens") or 0))
+    samples = SampleSummary.from_dict(draft.get("samples"))  # schema version 3; else None
     try:
-        x = extract(messages, tools, edge_calls, logprobs)
+        x = extract(messages, tools, edge_calls, logprobs, samples)
     except (TypeError, ValueError, AttributeError):
         return None  # a malformed logged request teaches nothing
     return x, calls_cover(edge_calls, (cloud.get("message") or {}).get("tool_calls"))

@@ -19,6 +19,7 @@ from gateway.protocol.chat import ChatCompletionRequest
 from gateway.routing.schema_guard import SchemaCheck
 from gateway.routing.score import DraftFeatures
 from gateway.routing.state import NetworkState
+from gateway.routing.verifier import SampleSummary
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class RequestContext:
     offload: bool = False  # the draft asked for the cloud's help
     skipped: bool = False  # the pre-draft prediction sent it straight to the cloud
     verifier_request: Any = None  # gateway.routing.verifier.RequestContext, when computed
+    samples: SampleSummary | None = None  # sampled drafts' agreement (NETGPT_EDGE_SAMPLES)
     edge_error: UpstreamError | None = None
     edge_s: float | None = None
     cloud_s: float | None = None

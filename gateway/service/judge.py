@@ -109,5 +109,6 @@ class Judge:
                                                           ctx.raw.get("tools") or ())
                 logprobs = None if mean_lp is None or min_lp is None else LogprobSummary(
                     mean_lp, min_lp, len(ctx.draft.token_logprobs))
-                ctx.score = model.score(features(request, message.get("tool_calls"), logprobs))
+                ctx.score = model.score(
+                    features(request, message.get("tool_calls"), logprobs, ctx.samples))
         self.metrics.route_score.observe(ctx.score)

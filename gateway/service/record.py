@@ -28,6 +28,7 @@ def _draft_part(ctx: RequestContext) -> dict[str, Any] | None:
         "mean_logprob": features.mean_logprob if features else None,
         "min_logprob": features.min_logprob if features else None,
         "n_tokens": features.n_tokens if features else None,
+        "samples": ctx.samples.to_dict() if ctx.samples is not None else None,
     }
 
 

@@ -13,8 +13,10 @@ from tests.support.factories import make_record
 
 def test_round_trip_keeps_every_field() -> None:
     raw = make_record(1)
+    raw["edge_draft"]["samples"] = {"k": 4, "agreement": 0.5, "name_agreement": 0.75,
+                                     "distinct": 0.6}
     record = DatasetRecord.model_validate(raw)
-    assert record.schema_version == 2
+    assert record.schema_version == 3
     again = decode(encode(record))
     assert again == record
     assert again.request["temperature"] == 0.1  # unknown request fields are kept
@@ -26,8 +28,14 @@ def test_round_trip_keeps_every_field() -> None:
         lambda r: r.update(extra_field=1),
         lambda r: r["tokens"].update(cached=3),
         lambda r: r.update(kind="other"),
-        lambda r: r.update(schema_version=3),
+        lambda r: r.update(schema_version=4),
         lambda r: r["edge_draft"].update(n_tokens=-1),
+        lambda r: r["edge_draft"].update(samples={"k": 0, "agreement": 0, "name_agreement": 0,
+                                                  "distinct": 0}),
+        lambda r: r["edge_draft"].update(samples={"k": 2, "agreement": 1.5, "name_agreement": 1,
+                                                  "distinct": 0.5}),
+        lambda r: r["edge_draft"].update(samples={"k": 2, "agreement": 1, "name_agreement": 1,
+                                                  "distinct": 0.5, "seed": 3}),
         lambda r: r.pop("request"),
     ],
 )
@@ -86,3 +94,11 @@ def test_version_1_records_still_read() -> None:
     record = DatasetRecord.model_validate(raw)
     assert record.schema_version == 1 and record.edge_draft is not None
     assert record.edge_draft.n_tokens is None
+
+
+def test_version_2_records_without_samples_still_read() -> None:
+    raw = make_record(1)
+    raw["schema_version"] = 2
+    record = DatasetRecord.model_validate(raw)
+    assert record.schema_version == 2 and record.edge_draft is not None
+    assert record.edge_draft.samples is None

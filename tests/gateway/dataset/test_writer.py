@@ -209,7 +209,7 @@ async def test_stored_record_is_redacted_and_versioned(tmp_path: Path, redis_ser
     raw = client.xrange(KEY)[0][1][b"record"]
     client.close()
     stored = orjson.loads(raw)
-    assert stored["schema_version"] == 2
+    assert stored["schema_version"] == 3
     for secret in (b"bob@example.com", b"555-0100", CLOUD_KEY.encode(), CLIENT_KEY.encode()):
         assert secret not in raw
     assert stored["request"]["messages"][1]["content"].startswith("mail [REDACTED] or call [REDACTED]")
