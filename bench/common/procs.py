@@ -147,10 +147,12 @@ def wait_ready(server: Server, url: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def post(url: str, body: bytes, timeout_s: float = 30.0) -> tuple[int, dict[str, str], bytes]:
-    """One POST with a JSON body: (status, lower-cased headers, body)."""
+def post(
+    url: str, body: bytes, timeout_s: float = 30.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One POST with a JSON body (and ``headers``): (status, lower-cased headers, body)."""
     request = urllib.request.Request(
-        url, data=body, method="POST", headers={"content-type": "application/json"}
+        url, data=body, method="POST", headers={"content-type": "application/json", **(headers or {})}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:

@@ -21,6 +21,16 @@ def _rates(text: str) -> list[float]:
     return rates
 
 
+def _configs(text: str) -> tuple[str, ...]:
+    from bench.load.configs import ALL
+
+    names = tuple(part.strip() for part in text.split(",") if part.strip() and part.strip() != "none")
+    unknown = [n for n in names if n not in ALL]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(ALL)}")
+    return names
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "load",
@@ -59,7 +69,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tools-dir", type=Path, default=Options().tools_dir,
         help="LiteLLM's virtual environment and the compiled generator live here (default %(default)s)",
     )
-    parser.add_argument("--no-workers", action="store_true", help="skip the 1-vs-2 worker scaling phase")
+    parser.add_argument(
+        "--configs", type=_configs, default=None, metavar="LIST",
+        help="operator configurations measured beside the edge path, comma-separated, or none "
+        "(default: all of keys-local, keys-redis, verifier, experts, responses; bench/load/configs.py)",
+    )
+    parser.add_argument("--no-workers", action="store_true",
+                        help="skip the 1-vs-2 worker scaling phase (keys + Redis limits and experts on)")
     parser.add_argument(
         "--baseline-src", type=Path, default=None, metavar="DIR",
         help="also measure the gateway of another source tree (e.g. `git worktree add DIR "
@@ -93,6 +109,7 @@ def options(args: argparse.Namespace) -> Options:
         litellm=not args.skip_litellm, install=not args.no_install, workers=not args.no_workers,
         soak_s=args.soak, soak_rate=args.soak_rate, soak_path=args.soak_path,
         baseline_src=args.baseline_src.resolve() if args.baseline_src else None,
+        **({} if args.configs is None else {"configs": args.configs}),
     )
 
 

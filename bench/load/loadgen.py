@@ -25,7 +25,7 @@ SOURCE = Path(__file__).with_name("openloop.c")
 _LUA = """-- written by bench/load/loadgen.py: POST the benchmark's tool-calling request
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [==[{body}]==]
+{headers}wrk.body = [==[{body}]==]
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -40,12 +40,19 @@ end
 """
 
 
-def lua_script(body: bytes) -> str:
-    """A wrk script that POSTs ``body`` (embedded in a Lua long bracket) and reports JSON."""
+def lua_script(body: bytes, headers: tuple[str, ...] = ()) -> str:
+    """A wrk script that POSTs ``body`` (embedded in a Lua long bracket) with the extra
+    ``"Name: value"`` header lines and reports JSON."""
     text = body.decode()
     if "]==]" in text:
         raise ValueError("the body contains ']==]', which would end the Lua long string")
-    return _LUA.format(body=text, mark=MARK)
+    lines = ""
+    for line in headers:
+        name, _, value = line.partition(": ")
+        if not name or '"' in line or "\\" in line:
+            raise ValueError(f"a header line must be 'Name: value' without quotes: {line!r}")
+        lines += f'wrk.headers["{name}"] = "{value}"\n'
+    return _LUA.format(body=text, mark=MARK, headers=lines)
 
 
 def parse_marked(output: str) -> dict[str, Any]:
@@ -148,11 +155,11 @@ def build_openloop(tools_dir: Path) -> Path:
 
 def run_openloop(
     binary: Path, port: int, path: str, body_file: Path, rate: float, seconds: float,
-    connections: int, warmup_s: float, cpus: str | None,
+    connections: int, warmup_s: float, cpus: str | None, headers: tuple[str, ...] = (),
 ) -> FixedRate:
     cmd = procs.pinned(
         [str(binary), "127.0.0.1", str(port), path, str(body_file), f"{rate:g}", f"{seconds:g}",
-         str(connections), f"{warmup_s:g}"],
+         str(connections), f"{warmup_s:g}", *headers],
         cpus,
     )
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup_s + 60, check=False)

@@ -4,8 +4,9 @@
 
 Starts the canned upstream (nginx), a private redis and one gateway on CPU 0, drives it with wrk
 from CPU 1 at saturation while ``py-spy record`` samples it (py-spy also on CPU 1), then prints
-the functions with the most samples, by own time and including callees, and writes the
-flame graph (SVG) and the collapsed stacks next to it.
+the functions with the most samples, by own time and including callees, the share of each part
+of the request path (``PARTS``), and writes the collapsed stacks and the flame graph drawn from
+them (SVG, ``bench.load.flame``) next to each other.
 """
 
 from __future__ import annotations
@@ -20,7 +21,38 @@ from pathlib import Path
 
 from bench.common import procs
 from bench.common.bodies import request_bytes
-from bench.load import loadgen, targets, upstream
+from bench.load import configs, flame, loadgen, targets, upstream
+
+# the parts of a request's CPU, by the frames that do them (substrings of py-spy's "func (file)"
+# frames); a sample goes to the innermost frame that names a part (bench.load.flame.breakdown)
+PARTS: dict[str, tuple[str, ...]] = {
+    "logging (request log line)": ("(__init__.py)", "JsonFormatter", "(logs.py)"),
+    "metrics (prometheus_client)": ("(values.py)", "(metrics.py)", "MetricWrapperBase", "Histogram.observe",
+                                    "Counter.inc", "Gauge."),
+    "dataset record (build, redact, validate, encode, write)": (
+        "(redact.py)", "(writer.py)", "(record.py)", "(sink.py)", "(spool.py)", "build_record", "(thread.py)",
+        "BaseModel.model_dump", "BaseModel.model_validate"),
+    "tenancy (key, limits)": ("(guard.py)", "(leased.py)", "(lease.py)", "(limiter.py)", "(keys.py)", "(limits.py)"),
+    "request JSON parse + validation (pydantic)": ("parse_request", "parse_responses_request",
+                                                   "(type_adapter.py)", "admit_and_read", "read_body"),
+    "upstream answer parse (orjson + shape)": ("parse_completion", "token_logprobs"),
+    "schema guard (fastjsonschema)": ("check_tool_calls", "(schema_guard.py)", "fastjsonschema"),
+    "score, verifier, threshold, network estimate": ("(judge.py)", "(score.py)", "(verifier", "(threshold.py)",
+                                                     "(estimator.py)", "(monitor.py)", "(inputs.py)",
+                                                     "(calibration.py)", "(decision.py)", "(features.py)"),
+    "experts placement": ("(placer.py)", "(placement", "(load.py)", "(shared.py)", "(quality.py)"),
+    "upstream HTTP client (aiohttp)": ("(client.py)", "(client_proto.py)", "(client_reqrep.py)",
+                                       "(http_writer.py)", "(connector.py)", "(streams.py)", "(helpers.py)",
+                                       "(upstream_http.py)", "(tracing.py)", "(cookiejar.py)"),
+    "response encode + headers": ("(encode.py)", "(responses_encode.py)", "Observer.headers",
+                                  "(responses.py)", "JSONResponse", "init_headers"),
+    "HTTP server (uvicorn, httptools, ASGI)": ("(httptools_impl.py)", "(proxy_headers.py)", "(asgi.py)",
+                                               "ChatFastLane", "(header_deadline.py)", "(flow_control.py)"),
+    "event loop, tasks": ("Runner.run", "(tasks.py)", "(events.py)", "(base_events.py)", "(timeouts.py)"),
+    # last: the gateway's own request code between those parts (the route, the service stages)
+    "route handler and service stages (own time)": ("(chat.py)", "(answer.py)", "(context.py)", "(draft.py)",
+                                                    "(observe.py)", "(shadow.py)", "(outcome.py)"),
+}
 
 
 def top(collapsed: Path, n: int, skip_idle: bool = True) -> tuple[list[tuple[str, int]], list[tuple[str, int]], int]:
@@ -46,7 +78,9 @@ def top(collapsed: Path, n: int, skip_idle: bool = True) -> tuple[list[tuple[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load.profile", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", choices=["edge", "fallback"], default="edge", help="which gateway path to load (default %(default)s)")
+    parser.add_argument("--path", choices=["edge", "fallback", *configs.ALL], default="edge",
+                        help="which gateway path to load, or an operator configuration of bench/load/configs.py "
+                        "(default %(default)s)")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds of load and sampling (default %(default)s)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default %(default)s)")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default %(default)s)")
@@ -67,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         servers += up.servers
         redis, redis_port = targets.start_redis(rundir, "1")
         servers.append(redis)
-        route = "edge" if args.path == "edge" else "invalid"
-        gw, port = targets.start_gateway("gateway", up, route, rundir, cpus="0", redis_port=redis_port)
+        route = "invalid" if args.path == "fallback" else "edge"
+        cfg = configs.build((args.path,), up, rundir)[0] if args.path in configs.ALL else configs.Config(
+            args.path, body=request_bytes())
+        gw, port = targets.start_gateway("gateway", up, route, rundir, cpus="0", redis_port=redis_port,
+                                         extra_env=cfg.env)
         servers.append(gw)
-        target = targets.Target("gateway", port, "/v1/chat/completions", request_bytes(), gw,
-                                "edge" if args.path == "edge" else "cloud")
+        target = targets.Target("gateway", port, cfg.path, cfg.body, gw,
+                                {"edge": "edge", "fallback": "cloud"}.get(args.path), cfg.headers)
         target.check()
         script = rundir / "wrk.lua"
-        script.write_text(loadgen.lua_script(target.body))
+        script.write_text(loadgen.lua_script(target.body, target.headers))
         loadgen.run_wrk(target.url, script, 2, args.connections, "1")  # warm up
         stem = args.out / f"{args.path}-{time.strftime('%H%M%S')}"
         record = procs.pinned(
@@ -90,14 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         _, spy_err = spy.communicate(timeout=60)
         if spy.returncode != 0:
             raise RuntimeError(f"py-spy failed: {spy_err.decode(errors='replace')[-300:]}")
-        subprocess.run(
-            procs.pinned([pyspy, "record", "--pid", str(gw.proc.pid), "--duration", "1", "-o", f"{stem}.svg",
-                          "--nonblocking"], "1"),
-            capture_output=True, check=False,
-        )
     finally:
         for server in reversed(servers):
             server.stop()
+    stacks = flame.read(Path(f"{stem}.txt"))
+    Path(f"{stem}.svg").write_text(flame.svg(flame.tree(stacks), f"gateway, {args.path} path, under wrk ({sat.rps:.0f} RPS)"))
     own, incl, total = top(Path(f"{stem}.txt"), args.top)
     print(f"{args.path} path under wrk: {sat.rps:.0f} RPS (while sampled), {total} busy samples")  # noqa: T201
     print("\nown time:")  # noqa: T201
@@ -106,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\nincluding callees:")  # noqa: T201
     for name, count in incl:
         print(f"{100 * count / total:6.1f}%  {name}")  # noqa: T201
-    print(f"\nstacks: {stem}.txt")  # noqa: T201
+    print("\nby part of the request path (innermost frame that names a part):")  # noqa: T201
+    for part, share in sorted(flame.breakdown(stacks, PARTS).items(), key=lambda kv: -kv[1]):
+        print(f"{share:6.1f}%  {part}")  # noqa: T201
+    print(f"\nstacks: {stem}.txt, flame graph: {stem}.svg")  # noqa: T201
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.common import procs
 from bench.common.bodies import request_bytes
+from bench.load import configs as configs_mod
 from bench.load import litellm, loadgen, report, targets, upstream
 from bench.load import soak as soak_mod
 from bench.load.report import (
@@ -54,6 +55,7 @@ class Options:
     soak_rate: float | None = None
     soak_path: str = "fallback"  # fallback: every request is a cloud-routed pair for Redis
     baseline_src: Path | None = None  # another source tree measured beside this one
+    configs: tuple[str, ...] = configs_mod.ALL  # operator configurations measured beside the edge path
 
 
 Step = Callable[[str], None]
@@ -73,12 +75,6 @@ def _loadavg() -> str:
     with contextlib.suppress(OSError):
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return "?"
-
-
-def _set_affinity(server: procs.Server, cpus: set[int]) -> None:
-    for pid in server.pids():
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
 
 
 def _trim_logs(rundir: Path, keep: int = 1 << 20) -> None:
@@ -130,6 +126,15 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
                 started.append(server)
                 baseline[name] = port
             result["meta"]["baseline_src"] = str(opts.baseline_src)
+        extra: list[configs_mod.Config] = configs_mod.build(opts.configs, up, rundir)
+        extra_ports: dict[str, tuple[procs.Server, int]] = {}
+        for cfg in extra:
+            step(f"starting the gateway: {cfg.name}")
+            extra_ports[cfg.name] = targets.start_gateway(
+                cfg.name, up, "edge", rundir, cpus=server_cpu, redis_port=redis_port, extra_env=cfg.env)
+            started.append(extra_ports[cfg.name][0])
+            if cfg.name == configs_mod.VERIFIER and not configs_mod.verifier_loaded(extra_ports[cfg.name][1]):
+                raise RuntimeError(f"the verifier gateway did not load {configs_mod.VERIFIER_FILE}")
         chat = "/v1/chat/completions"
         edge_body = upstream.edge_request()
         tgts = {
@@ -142,6 +147,11 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             server = next(s for s in started if s.name == name)
             tgts[name] = targets.Target(name, port, chat, request_bytes(), server,
                                         "edge" if name == BASE_EDGE else "cloud")
+        for cfg in extra:
+            server, port = extra_ports[cfg.name]
+            # the verifier decides the route itself: the row says which it took
+            tgts[cfg.name] = targets.Target(cfg.name, port, cfg.path, cfg.body, server,
+                                            None if cfg.name == configs_mod.VERIFIER else "edge", cfg.headers)
         if opts.litellm:
             step("starting the LiteLLM proxy (installing it on first use)")
             exe = litellm.ensure_installed(opts.tools_dir, install=opts.install)
@@ -151,13 +161,17 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             result["meta"]["litellm"] = litellm.version(opts.tools_dir)
         under_test = [t.server for t in tgts.values() if t.server is not None]
         files: dict[str, tuple[Path, Path]] = {}
+        routes: dict[str, str] = {}
         for t in tgts.values():
-            t.check()
+            taken = t.check()
+            if taken is not None:
+                routes[t.name] = taken
             body_file = rundir / f"body-{t.name}.json"
             body_file.write_bytes(t.body)
             script = rundir / f"wrk-{t.name}.lua"
-            script.write_text(loadgen.lua_script(t.body))
+            script.write_text(loadgen.lua_script(t.body, t.headers))
             files[t.name] = (body_file, script)
+        result["meta"]["routes"] = routes
 
         def saturate(
             t: targets.Target, seconds: float, cpus: str | None = other_cpu, connections: int | None = None
@@ -173,10 +187,11 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             with procs.only_running(under_test, t.server):
                 return loadgen.run_openloop(
                     openloop, t.port, t.path, files[t.name][0], rate, opts.rate_s, opts.connections,
-                    opts.warmup_s, other_cpu,
+                    opts.warmup_s, other_cpu, t.headers,
                 )
 
-        sat_names = [n for n in (DIRECT, LITELLM, EDGE, BASE_EDGE, FALLBACK, BASE_FALLBACK) if n in tgts]
+        sat_names = [n for n in (DIRECT, LITELLM, EDGE, BASE_EDGE, *opts.configs, FALLBACK, BASE_FALLBACK)
+                     if n in tgts]
         for name in sat_names:
             step(f"warming up {name}")
             saturate(tgts[name], opts.warmup_s)
@@ -190,7 +205,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
         lite_rps = result["saturation"].get(LITELLM, {}).get("rps", 0.0)
         result["fixed_rate"] = {}
         for rate in opts.rates:
-            names = [DIRECT, DIRECT_CLOUD, EDGE, *baseline, FALLBACK]
+            names = [DIRECT, DIRECT_CLOUD, EDGE, *baseline, *opts.configs, FALLBACK]
             if LITELLM in tgts and rate <= 0.8 * lite_rps:
                 names.insert(2, LITELLM)
             rate_rounds: dict[str, list[loadgen.FixedRate]] = {n: [] for n in names}
@@ -201,32 +216,39 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             result["fixed_rate"][f"{rate:g}"] = report.summarize_rate(rate_rounds)
 
         if opts.workers and (os.cpu_count() or 1) > 1:
-            step("starting a gateway with 2 workers")
-            gw2, port2 = targets.start_gateway("gateway-2-workers", up, "edge", rundir, cpus=None, workers=2, redis_port=redis_port)
-            started.append(gw2)
-            under_test.append(gw2)
-            two = targets.Target("gateway-2-workers", port2, chat, request_bytes(), gw2, "edge")
-            two.check()
-            files[two.name] = files[EDGE]
-            all_cpus = set(range(os.cpu_count() or 1))
-            _set_affinity(gw_edge, all_cpus)
+            # the shared state on: limits leased from Redis, experts' in-flight counts through it
+            shared = configs_mod.build((configs_mod.SHARED,), up, rundir)[0]
+            gws: dict[str, targets.Target] = {}
+            for n in ("1", "2"):
+                step(f"starting the shared-state gateway with {n} worker(s)")
+                server, port = targets.start_gateway(
+                    f"{shared.name}-{n}w", up, "edge", rundir, cpus=None, workers=int(n),
+                    redis_port=redis_port, extra_env=shared.env)
+                started.append(server)
+                under_test.append(server)
+                gws[n] = targets.Target(server.name, port, shared.path, shared.body, server, "edge", shared.headers)
+                gws[n].check()
+                files[server.name] = (files[EDGE][0], rundir / f"wrk-{server.name}.lua")
+                files[server.name][1].write_text(loadgen.lua_script(shared.body, shared.headers))
             # uvicorn's workers share one listening socket and a connection stays with the worker
             # that accepted it: 16 connections opened at once all went to one worker, so this
             # phase opens 4x as many (--connections x 4, at least 64) to spread them
             conns = max(64, 4 * opts.connections)
             per: dict[str, list[loadgen.Saturation]] = {"1": [], "2": []}
             try:
-                saturate(two, opts.warmup_s, None, conns)
+                for n in ("1", "2"):
+                    saturate(gws[n], opts.warmup_s, None, conns)
                 for r in range(opts.rounds):
                     step(f"workers round {r + 1}/{opts.rounds}")
-                    per["1"].append(saturate(tgts[EDGE], opts.saturation_s, None, conns))
-                    per["2"].append(saturate(two, opts.saturation_s, None, conns))
+                    for n in ("1", "2"):
+                        per[n].append(saturate(gws[n], opts.saturation_s, None, conns))
             finally:
-                if pin:
-                    _set_affinity(gw_edge, {int(SERVER_CPU)})
-                gw2.stop()
-                under_test.remove(gw2)
+                for t in gws.values():
+                    assert t.server is not None
+                    t.server.stop()
+                    under_test.remove(t.server)
             result["workers"] = report.summarize_workers(per, conns)
+            result["workers"]["config"] = "keys + limits via Redis (leased), experts file (2), in-flight counts shared"
 
         if opts.soak_s > 0:
             name = EDGE if opts.soak_path == "edge" else FALLBACK
@@ -239,7 +261,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             result["soak"]["path"] = opts.soak_path
 
     result["meta"]["loadavg_after"] = _loadavg()
-    result["derived"] = report.derive(result["saturation"], result["fixed_rate"])
+    result["derived"] = report.derive(result["saturation"], result["fixed_rate"], result["meta"].get("routes"))
     result["checks"] = report.checks(result, f"{opts.latency_rate:g}")
     _trim_logs(rundir)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,24 +31,29 @@ class Target:
     body: bytes
     server: procs.Server | None = None
     expect_route: str | None = None  # the x-netgpt-route a gateway target must answer with
+    headers: tuple[str, ...] = ()  # "Name: value" lines the load generators add (a client key)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def check(self) -> None:
-        """One request: 200, and for a gateway the expected route (else the run is meaningless)."""
-        status, headers, raw = procs.post(self.url, self.body)
+    def check(self) -> str | None:
+        """One request: 200 with an answer (chat ``choices`` or Responses ``output``), and for a
+        gateway the expected route (else the run is meaningless). Returns the route taken."""
+        sent = dict(line.split(": ", 1) for line in self.headers)
+        status, headers, raw = procs.post(self.url, self.body, headers=sent)
         if status != 200:
             raise RuntimeError(f"{self.name} answered HTTP {status}: {raw[:300]!r}")
-        choices = orjson.loads(raw).get("choices")
-        if not choices:
-            raise RuntimeError(f"{self.name} answered without choices: {raw[:300]!r}")
-        if self.expect_route is not None and headers.get("x-netgpt-route") != self.expect_route:
+        answer = orjson.loads(raw)
+        if not (answer.get("choices") or answer.get("output")):
+            raise RuntimeError(f"{self.name} answered without choices or output: {raw[:300]!r}")
+        route = headers.get("x-netgpt-route")
+        if self.expect_route is not None and route != self.expect_route:
             raise RuntimeError(
-                f"{self.name} routed to {headers.get('x-netgpt-route')!r} "
+                f"{self.name} routed to {route!r} "
                 f"({headers.get('x-netgpt-reason')}), expected {self.expect_route!r}"
             )
+        return route
 
 
 def start_redis(rundir: Path, cpus: str | None) -> tuple[procs.Server, int]:
@@ -84,15 +90,22 @@ def gateway_env(upstream: Upstream, edge_route: str, redis_port: int | None, dat
 def start_gateway(
     name: str, upstream: Upstream, edge_route: str, rundir: Path, *, cpus: str | None,
     workers: int = 1, redis_port: int | None = None, src: Path | None = None,
+    extra_env: Mapping[str, str | None] | None = None,
 ) -> tuple[procs.Server, int]:
     """The gateway of this tree, or with ``src`` the one of another source tree (a checkout of
-    an earlier commit: same interpreter and dependencies, its own ``gateway`` package)."""
+    an earlier commit: same interpreter and dependencies, its own ``gateway`` package).
+    ``extra_env`` switches features on (a value of None removes the variable)."""
     port = procs.free_port()
     data_dir = rundir / f"{name}-data"
     data_dir.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
     env = gateway_env(upstream, edge_route, redis_port, data_dir)
+    for key, value in (extra_env or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     if src is not None:
         env["PYTHONPATH"] = str(src)
     server = procs.start(name, cmd, cpus=cpus, logdir=rundir, env=env, cwd=src or Path.cwd())

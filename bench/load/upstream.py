@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Canned:
     edge: bytes
     invalid: bytes
     cloud: bytes
+    metrics: bytes = b""  # the fake vLLM's /metrics page (load gauges an experts file scrapes)
 
     def body(self, route: str) -> bytes:
         return {"edge": self.edge, "invalid": self.invalid, "cloud": self.cloud}[route]
@@ -92,6 +94,8 @@ def capture(logdir: Path) -> Canned:
             if status != 200:
                 raise RuntimeError(f"the fake upstream answered {status}: {raw[:200]!r}")
             answers.append(orjson.dumps(orjson.loads(raw)))  # compact, as a real server sends
+        with urllib.request.urlopen(f"http://127.0.0.1:{edge_port}/metrics", timeout=10) as resp:
+            answers.append(resp.read())
     finally:
         for server in servers:
             server.stop()
@@ -106,6 +110,7 @@ def nginx_config(port: int, canned: Canned, rundir: Path) -> str:
     for route in ROUTES:
         (static / f"{route}.json").write_bytes(canned.body(route))
     (static / "models.json").write_bytes(MODELS_JSON)
+    (static / "metrics.txt").write_bytes(canned.metrics)
     locations = "\n".join(
         f"        location = /{route}/v1/chat/completions {{ error_page 405 =200 /canned/{route}.json; return 405; }}"
         for route in ROUTES
@@ -129,6 +134,7 @@ http {{
         listen 127.0.0.1:{port} backlog=4096;
 {locations}
         location ~ ^/(edge|invalid|cloud)/v1/models$ {{ error_page 405 =200 /canned/models.json; return 405; }}
+        location ~ ^/(edge|invalid|cloud)/metrics$ {{ rewrite ^ /canned/metrics.txt last; }}
         location /canned/ {{ internal; alias {static}/; }}
         location = /health {{ return 200 'ok'; }}
     }}

@@ -115,7 +115,8 @@ def test_figures_are_medians_over_rounds_with_overheads_and_ratios() -> None:
     verdicts = {row["check"]: row["ok"] for row in result["checks"]}
     assert verdicts["edge path RPS / LiteLLM RPS (one core)"] is True  # 27.8x
     assert verdicts["edge added p50 at 1000 req/s (ms)"] is True
-    assert verdicts["2 workers / 1 worker RPS"] is None  # not measured: neither pass nor fail
+    assert verdicts["2 workers / 1 worker RPS (shared state on)"] is None  # not measured: neither pass nor fail
+    assert verdicts["edge path RPS per core (CPU-normalised)"] is False  # 3,333 < 4,000
     text = report.table(result)
     assert "LiteLLM proxy, 1 worker" in text and "gateway, edge path" in text
     assert "2500" in text and "0.600" in text
