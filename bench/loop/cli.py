@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run the closed loop on the real edge model (SmolLM2 on llama.cpp) through the real "
             "gateway, with the cloud replayed from gpt-4o's recorded BFCL answers (no internet). "
-            "Per round: traffic through `netgpt serve` with Redis logging, calibration refit, "
+            "Per round: traffic through `netgpt serve` with Redis logging, calibration and "
+            "learned-verifier refit (read back and reported with its AUC), "
             "`netgpt dataset export`, held-out measurement, then SFT -> RL and GAPG on the CPU "
             "and the result shipped back as a GGUF adapter switched on without a restart. "
             "Writes DIR/rounds.json and DIR/report.md; rerunning with the same --out resumes. "
@@ -77,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--draft-max-tokens", type=int, default=None,
                    help="NETGPT_EDGE_DRAFT_MAX_TOKENS for the edge draft (default: 160; quick: 96)")
     p.add_argument("--min-records", type=int, default=None,
-                   help="NETGPT_CALIBRATION_MIN_RECORDS for the refit (default: 20; quick: 4)")
+                   help="NETGPT_CALIBRATION_MIN_RECORDS and NETGPT_VERIFIER_MIN_RECORDS for "
+                        "the refits (default: 20; quick: 4)")
     p.add_argument("--sft-steps", type=int, default=None, help="SFT optimiser steps (default: 10)")
     p.add_argument("--batch-size", type=int, default=None, help="SFT examples per step (default: 4)")
     p.add_argument("--lr", type=float, default=2e-4, help="SFT learning rate (default: 2e-4)")
