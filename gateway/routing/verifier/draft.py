@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from gateway.routing.verifier.text import content_stems, normalise, number_key, numbers, words
+from gateway.routing.verifier.text import content_stems, number_key, numbers, word_forms, words
 
 if TYPE_CHECKING:
-    from gateway.routing.verifier.features import RequestContext, ToolInfo
+    from gateway.routing.verifier.features import RequestContext
+    from gateway.routing.verifier.tools import ToolInfo
 
+_CONTAINERS = (dict, list)
+_NUMBERS = (int, float)
 _MAX_LEAVES = 256  # a draft with more values is judged on its first 256
 _MAX_DEPTH = 8
 _LONG = 40
@@ -27,6 +30,45 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "object": (dict,),
 }
+# the order of ``DraftStats.vector``: features.py checks it against DRAFT_FEATURES on import
+VECTOR_ORDER = (
+    "draft_no_call",
+    "draft_no_call_x_overlap",
+    "draft_calls",
+    "draft_calls_per_tool",
+    "draft_calls_minus_enumeration",
+    "draft_bad_arguments",
+    "draft_unknown_tool",
+    "draft_duplicate_calls",
+    "draft_distinct_tools",
+    "draft_missing_required",
+    "draft_unknown_params",
+    "draft_optional_filled",
+    "draft_type_mismatch",
+    "draft_enum_violation",
+    "draft_values_grounded",
+    "draft_strings_grounded",
+    "draft_numbers_grounded",
+    "draft_request_numbers_used",
+    "draft_chosen_overlap",
+    "draft_chosen_is_best",
+    "draft_chosen_name_overlap",
+    "draft_chosen_coverage",
+    "draft_chosen_shared_words",
+    "draft_chosen_jaccard",
+    "draft_param_names_asked",
+    "draft_required_grounded",
+    "draft_numeric_surplus",
+    "draft_optional_ungrounded",
+    "draft_ungrounded_values",
+    "draft_request_names_used",
+    "draft_numbers_literal",
+    "draft_args_per_call",
+    "draft_value_length",
+    "draft_long_values",
+    "draft_nested_values",
+    "draft_empty_values",
+)  # then draft_no_call × each NO_CALL_INTERACTIONS request feature
 
 
 @lru_cache(maxsize=8192)
@@ -35,29 +77,15 @@ def _name_stems(name: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
-def _interacting() -> tuple[tuple[str, int], ...]:
-    """(feature name, index of its request feature) of each no-call interaction."""
+def _interacting() -> tuple[int, ...]:
+    """The index in the request vector of each no-call interaction's request feature."""
     from gateway.routing.verifier.features import NO_CALL_INTERACTIONS, REQUEST_FEATURES
 
-    return tuple(
-        (f"draft_no_call_x_{name[4:]}", REQUEST_FEATURES.index(name))
-        for name in NO_CALL_INTERACTIONS
-    )
-
-
-@lru_cache(maxsize=1)
-def _draft_features() -> tuple[str, ...]:
-    from gateway.routing.verifier.features import DRAFT_FEATURES
-
-    return DRAFT_FEATURES
+    return tuple(REQUEST_FEATURES.index(name) for name in NO_CALL_INTERACTIONS)
 
 
 def clear_caches() -> None:
     _name_stems.cache_clear()
-
-
-def _share(part: float, whole: float, default: float) -> float:
-    return part / whole if whole else default
 
 
 def _leaves(value: Any, depth: int = 0) -> Iterator[Any]:
@@ -67,20 +95,25 @@ def _leaves(value: Any, depth: int = 0) -> Iterator[Any]:
     elif isinstance(value, list) and depth < _MAX_DEPTH:
         for v in value:
             yield from _leaves(v, depth + 1)
-    elif not isinstance(value, dict | list):
+    elif not isinstance(value, _CONTAINERS):
         yield value
 
 
-def _type_ok(value: Any, schema: Any) -> bool | None:
-    """Whether ``value`` has the schema's JSON type; None when the schema names none we know."""
-    kind = schema.get("type") if isinstance(schema, Mapping) else None
+def _type_ok(value: Any, kind: Any) -> bool | None:
+    """Whether ``value`` has the JSON type ``kind`` (a schema's ``type``: a name or a list of
+    names); None when it names none we know."""
+    if type(kind) is str:  # the common case: one type
+        allowed = _TYPES.get(kind)
+        if allowed is None:
+            return None
+        return bool in allowed if isinstance(value, bool) else isinstance(value, allowed)
     kinds = kind if isinstance(kind, list) else [kind]
-    allowed = [_TYPES[k] for k in kinds if isinstance(k, str) and k in _TYPES]
-    if not allowed:
+    types = [_TYPES[k] for k in kinds if isinstance(k, str) and k in _TYPES]
+    if not types:
         return None
     if isinstance(value, bool):
-        return any(bool in a for a in allowed)
-    return any(isinstance(value, a) for a in allowed)
+        return any(bool in a for a in types)
+    return any(isinstance(value, a) for a in types)
 
 
 @dataclass(slots=True)
@@ -131,60 +164,51 @@ class DraftStats:
     nums_literal: int = 0
 
     def vector(self, ctx: RequestContext) -> tuple[float, ...]:
-        n, tools = self.calls, len(ctx.tools)
-        best_overlap = ctx.vector[4]
+        """The draft features, in ``VECTOR_ORDER`` then the no-call interactions."""
+        n, tools, request = self.calls, len(ctx.tools), ctx.vector
         no_call = 1.0 if n == 0 else 0.0
         written = ctx.written
         used = sum(1 for w in written if w in self.used_numbers)
-        values = {
-            "draft_no_call": no_call,
-            "draft_no_call_x_overlap": no_call * best_overlap,
-            "draft_calls": math.log1p(n),
-            "draft_calls_per_tool": _share(n, tools, 0.0),
-            "draft_calls_minus_enumeration": float(max(-3, min(3, n - 1 - ctx.enumeration)))
-            if n
-            else 0.0,
-            "draft_bad_arguments": _share(self.bad_arguments, n, 0.0),
-            "draft_unknown_tool": _share(self.unknown_tool, n, 0.0),
-            "draft_duplicate_calls": _share(self.duplicates, n, 0.0),
-            "draft_distinct_tools": _share(len(self.distinct), tools, 0.0),
-            "draft_missing_required": _share(self.missing_required, self.required, 0.0),
-            "draft_unknown_params": _share(self.unknown_params, self.arguments, 0.0),
-            "draft_optional_filled": _share(self.optional_filled, self.optional, 0.0),
-            "draft_type_mismatch": _share(self.type_mismatch, self.typed, 0.0),
-            "draft_enum_violation": _share(self.enum_violation, self.enums, 0.0),
-            "draft_values_grounded": _share(self.grounded, self.values, 1.0),
-            "draft_strings_grounded": _share(self.strings_grounded, self.strings, 1.0),
-            "draft_numbers_grounded": _share(self.nums_grounded, self.nums, 1.0),
-            "draft_request_numbers_used": _share(used, len(written), 1.0),
-            "draft_chosen_overlap": _share(self.overlap, n, 0.0),
-            "draft_chosen_is_best": _share(self.best, n, 0.0),
-            "draft_chosen_name_overlap": _share(self.name_overlap, n, 0.0),
-            "draft_chosen_coverage": _share(self.coverage, n, 0.0),
-            "draft_chosen_shared_words": _share(self.shared, n, 0.0),
-            "draft_chosen_jaccard": _share(self.jaccard, n, 0.0),
-            "draft_param_names_asked": _share(self.param_names_asked, self.param_names, 0.0),
-            "draft_required_grounded": _share(self.required_grounded, self.required_values, 1.0),
-            "draft_numeric_surplus": float(
-                max(-3, min(3, len(self.numeric_values) - len(written)))
-            ),
-            "draft_optional_ungrounded": _share(
-                self.optional_ungrounded, self.optional_values, 0.0
-            ),
-            "draft_ungrounded_values": math.log1p(self.values - self.grounded),
-            "draft_request_names_used": _share(
-                len(ctx.names & self.value_words), len(ctx.names), 1.0
-            ),
-            "draft_numbers_literal": _share(self.nums_literal, self.nums, 1.0),
-            "draft_args_per_call": math.log1p(_share(self.arguments, n, 0.0)),
-            "draft_value_length": math.log1p(_share(self.string_chars, self.strings, 0.0)),
-            "draft_long_values": _share(self.long_strings, self.strings, 0.0),
-            "draft_nested_values": _share(self.nested, self.arguments, 0.0),
-            "draft_empty_values": _share(self.empty, self.leaves, 0.0),
-        }
-        for name, i in _interacting():
-            values[name] = no_call * ctx.vector[i]
-        return tuple(values[name] for name in _draft_features())
+        nums, strings, values, arguments = self.nums, self.strings, self.values, self.arguments
+        return (
+            no_call,
+            no_call * request[4],
+            math.log1p(n),
+            n / tools if tools else 0.0,
+            float(max(-3, min(3, n - 1 - ctx.enumeration))) if n else 0.0,
+            self.bad_arguments / n if n else 0.0,
+            self.unknown_tool / n if n else 0.0,
+            self.duplicates / n if n else 0.0,
+            len(self.distinct) / tools if tools else 0.0,
+            self.missing_required / self.required if self.required else 0.0,
+            self.unknown_params / arguments if arguments else 0.0,
+            self.optional_filled / self.optional if self.optional else 0.0,
+            self.type_mismatch / self.typed if self.typed else 0.0,
+            self.enum_violation / self.enums if self.enums else 0.0,
+            self.grounded / values if values else 1.0,
+            self.strings_grounded / strings if strings else 1.0,
+            self.nums_grounded / nums if nums else 1.0,
+            used / len(written) if written else 1.0,
+            self.overlap / n if n else 0.0,
+            self.best / n if n else 0.0,
+            self.name_overlap / n if n else 0.0,
+            self.coverage / n if n else 0.0,
+            self.shared / n if n else 0.0,
+            self.jaccard / n if n else 0.0,
+            self.param_names_asked / self.param_names if self.param_names else 0.0,
+            self.required_grounded / self.required_values if self.required_values else 1.0,
+            float(max(-3, min(3, len(self.numeric_values) - len(written)))),
+            self.optional_ungrounded / self.optional_values if self.optional_values else 0.0,
+            math.log1p(values - self.grounded),
+            len(ctx.names & self.value_words) / len(ctx.names) if ctx.names else 1.0,
+            self.nums_literal / nums if nums else 1.0,
+            math.log1p(arguments / n if n else 0.0),
+            math.log1p(self.string_chars / strings if strings else 0.0),
+            self.long_strings / strings if strings else 0.0,
+            self.nested / arguments if arguments else 0.0,
+            self.empty / self.leaves if self.leaves else 0.0,
+            *[no_call * request[i] for i in _interacting()],
+        )
 
 
 def _as_number(text: str) -> float | None:
@@ -196,45 +220,69 @@ def _as_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _ground_string(stats: DraftStats, ctx: RequestContext, leaf: str) -> None:
+    stats.values += 1
+    stats.strings += 1
+    length = len(leaf)
+    stats.string_chars += length
+    stats.long_strings += length > _LONG
+    tokens, plain, has_digits = word_forms(leaf)  # words(leaf), normalise(leaf).split()
+    found = numbers(leaf, extended=False) if has_digits else None
+    if found:
+        stats.used_numbers.update([number_key(v) for v in found])
+    if ctx.names:
+        # str.lower is per character on ASCII, so lower-then-split is split-then-lower there
+        parts = leaf.lower().split() if leaf.isascii() else [w.lower() for w in leaf.split()]
+        stats.value_words.update(parts)
+        stats.value_words.update(tokens)
+    if (
+        (plain and f" {' '.join(plain)} " in ctx.text)
+        or (tokens and ctx.vocabulary.issuperset(tokens))
+        or (
+            found and (number := _as_number(leaf)) is not None and number_key(number) in ctx.numbers
+        )
+    ):
+        stats.grounded += 1
+        stats.strings_grounded += 1
+
+
 def _ground_leaf(stats: DraftStats, ctx: RequestContext, leaf: Any) -> None:
     stats.leaves += 1
     if leaf is None or leaf == "":
         stats.empty += 1
         return
-    if isinstance(leaf, bool):
+    if isinstance(leaf, str):
+        _ground_string(stats, ctx, leaf)
         return
-    if isinstance(leaf, int | float):
-        stats.values += 1
-        stats.nums += 1
-        value = number_key(float(leaf))
-        stats.used_numbers.add(value)
-        stats.numeric_values.add(value)
-        if value in ctx.numbers:
-            stats.grounded += 1
-            stats.nums_grounded += 1
-        stats.nums_literal += value in ctx.written
-        return
-    if not isinstance(leaf, str):
+    if isinstance(leaf, bool) or not isinstance(leaf, _NUMBERS):
         return
     stats.values += 1
-    stats.strings += 1
-    stats.string_chars += len(leaf)
-    stats.long_strings += len(leaf) > _LONG
-    found = numbers(leaf, extended=False)
-    stats.used_numbers.update(number_key(v) for v in found)
-    text = normalise(leaf)
-    tokens = words(leaf)
-    if ctx.names:
-        stats.value_words.update(w.lower() for w in leaf.split())
-        stats.value_words.update(tokens)
-    as_number = _as_number(leaf) if found else None
-    if (
-        (text and f" {text} " in ctx.text)
-        or (tokens and all(t in ctx.vocabulary for t in tokens))
-        or (as_number is not None and number_key(as_number) in ctx.numbers)
-    ):
+    stats.nums += 1
+    value = number_key(float(leaf))
+    stats.used_numbers.add(value)
+    stats.numeric_values.add(value)
+    if value in ctx.numbers:
         stats.grounded += 1
-        stats.strings_grounded += 1
+        stats.nums_grounded += 1
+    stats.nums_literal += value in ctx.written
+
+
+def _add_tool(stats: DraftStats, ctx: RequestContext, tool: ToolInfo) -> None:
+    """The called tool's overlap with the request."""
+    name = tool.name
+    stats.distinct.add(name)
+    stats.overlap += ctx.overlap.get(name, 0.0)
+    stats.coverage += ctx.coverage.get(name, 0.0)
+    common = ctx.shared.get(name, 0)
+    stats.shared += math.log1p(common)
+    union = len(ctx.stems) + len(tool.stems) - common
+    stats.jaccard += common / union if union else 0.0
+    stats.best += name == ctx.best_tool
+    if tool.name_stems:
+        stats.name_overlap += len(tool.name_stems & ctx.stems) / len(tool.name_stems)
+
+
+_NO_SCHEMAS: Mapping[str, Any] = {}
 
 
 def _add_call(
@@ -242,48 +290,45 @@ def _add_call(
 ) -> None:
     if tool is None:
         stats.unknown_tool += 1
-        props: Mapping[str, Any] = {}
+        props: Mapping[str, Any] = _NO_SCHEMAS
         required: frozenset[str] = frozenset()
     else:
-        stats.distinct.add(tool.name)
-        props, required = tool.properties, tool.required
-        stats.overlap += ctx.overlap.get(tool.name, 0.0)
-        stats.coverage += ctx.coverage.get(tool.name, 0.0)
-        common = ctx.shared.get(tool.name, 0)
-        stats.shared += math.log1p(common)
-        union = len(ctx.stems) + len(tool.stems) - common
-        stats.jaccard += common / union if union else 0.0
-        stats.best += tool.name == ctx.best_tool
-        if tool.name_stems:
-            stats.name_overlap += len(tool.name_stems & ctx.stems) / len(tool.name_stems)
-    stats.required += len(required)
-    stats.missing_required += sum(1 for r in required if r not in args)
-    optional = [p for p in props if p not in required]
-    stats.optional += len(optional)
-    stats.optional_filled += sum(1 for p in optional if p in args)
+        _add_tool(stats, ctx, tool)
+        props, required = ctx.schemas.get(tool.name, _NO_SCHEMAS), tool.required
+        stats.required += len(required)
+        stats.missing_required += sum(1 for r in required if r not in args)
+        stats.optional += len(tool.optional)
+        stats.optional_filled += sum(1 for p in tool.optional if p in args)
     for name, value in args.items():
         stats.arguments += 1
-        stats.nested += isinstance(value, dict | list)
+        nested = isinstance(value, _CONTAINERS)
+        stats.nested += nested
         schema = props.get(name)
-        if tool is not None and schema is None:
-            stats.unknown_params += 1
-        ok = _type_ok(value, schema)
-        if ok is not None:
-            stats.typed += 1
-            stats.type_mismatch += not ok
-        enum = schema.get("enum") if isinstance(schema, Mapping) else None
-        if isinstance(enum, list) and enum:
-            stats.enums += 1
-            stats.enum_violation += value not in enum
+        if schema is None:
+            stats.unknown_params += tool is not None
+        elif type(schema) is dict or isinstance(schema, Mapping):  # else: no type, no enum
+            ok = _type_ok(value, schema.get("type"))
+            if ok is not None:
+                stats.typed += 1
+                stats.type_mismatch += not ok
+            enum = schema.get("enum")
+            if isinstance(enum, list) and enum:
+                stats.enums += 1
+                stats.enum_violation += value not in enum
         stats.param_names += 1
-        stats.param_names_asked += bool(_name_stems(name) & ctx.stems)
-        before = stats.grounded, stats.values
-        for leaf in _leaves(value):
+        stats.param_names_asked += not _name_stems(name).isdisjoint(ctx.stems)
+        grounded, values = stats.grounded, stats.values
+        if not nested:  # one leaf: the value itself
             if stats.leaves >= _MAX_LEAVES:
                 return
-            _ground_leaf(stats, ctx, leaf)
-        if stats.values > before[1]:
-            all_grounded = stats.grounded - before[0] == stats.values - before[1]
+            _ground_leaf(stats, ctx, value)
+        else:
+            for leaf in _leaves(value):
+                if stats.leaves >= _MAX_LEAVES:
+                    return
+                _ground_leaf(stats, ctx, leaf)
+        if stats.values > values:
+            all_grounded = stats.grounded - grounded == stats.values - values
             if name in required:
                 stats.required_values += 1
                 stats.required_grounded += all_grounded
@@ -295,14 +340,16 @@ def _add_call(
 def draft_stats(ctx: RequestContext, calls: list[tuple[str, Any]]) -> DraftStats:
     stats = DraftStats()
     seen: set[str] = set()
+    several = len(calls) > 1  # a single call repeats nothing: no key to build
     for name, args in calls:
         stats.calls += 1
         if args is None:
             stats.bad_arguments += 1
             stats.unknown_tool += name not in ctx.tools
             continue
-        key = json.dumps([name, args], sort_keys=True, default=str)
-        stats.duplicates += key in seen
-        seen.add(key)
+        if several:
+            key = json.dumps([name, args], sort_keys=True, default=str)
+            stats.duplicates += key in seen
+            seen.add(key)
         _add_call(stats, ctx, ctx.tools.get(name), args)
     return stats

@@ -23,19 +23,22 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from gateway.routing.verifier.consistency import SampleSummary
-from gateway.routing.verifier.draft import DraftStats, draft_stats
+from gateway.routing.verifier.draft import VECTOR_ORDER, DraftStats, draft_stats
 from gateway.routing.verifier.text import (
     content_stems,
     normalise,
     number_key,
     numbers,
     proper_names,
+    readings,
+    word_forms,
     words,
 )
+from gateway.routing.verifier.tools import ToolInfo, tool_set
+from gateway.routing.verifier.tools import clear_caches as clear_tools
 
 REQUEST_DOCS: dict[str, str] = {
     "req_tools": "log1p(tools offered): more tools, more ways to pick the wrong one",
@@ -129,6 +132,8 @@ REQUEST_FEATURES: tuple[str, ...] = tuple(REQUEST_DOCS)
 DRAFT_FEATURES: tuple[str, ...] = tuple(DRAFT_DOCS)
 LOGPROB_FEATURES: tuple[str, ...] = tuple(LOGPROB_DOCS)
 SAMPLE_FEATURES: tuple[str, ...] = tuple(SAMPLE_DOCS)
+if DRAFT_FEATURES != VECTOR_ORDER + tuple(f"draft_no_call_x_{n[4:]}" for n in NO_CALL_INTERACTIONS):
+    raise ImportError("draft.VECTOR_ORDER differs from DRAFT_DOCS: keep them in one order")
 FEATURE_NAMES: tuple[str, ...] = (
     REQUEST_FEATURES + DRAFT_FEATURES + LOGPROB_FEATURES + SAMPLE_FEATURES
 )
@@ -145,18 +150,10 @@ class LogprobSummary:
     n_tokens: int
 
 
-@dataclass(frozen=True, slots=True)
-class ToolInfo:
-    name: str
-    stems: frozenset[str]  # content stems of name, description and parameter names
-    name_stems: frozenset[str]
-    properties: Mapping[str, Any]
-    required: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestContext:
-    """The request side, computed once per request (``prepare``)."""
+    """The request side, computed once per request (``prepare``); read-only by convention (not
+    ``frozen``: a frozen dataclass's ``__init__`` costs 3x as much, on every request)."""
 
     text: str  # normalised conversation text with a space at each end, for substring tests
     vocabulary: frozenset[str]  # every word of the conversation
@@ -165,7 +162,8 @@ class RequestContext:
     written: tuple[float, ...]  # distinct numbers the user wrote in digits (number_key)
     names: frozenset[str]  # capitalised words of the request, lower-cased
     enumeration: int
-    tools: Mapping[str, ToolInfo]
+    tools: Mapping[str, ToolInfo]  # memoised per tool list (``tools.tool_set``)
+    schemas: Mapping[str, Mapping[str, Any]]  # tool name → this request's parameter schemas
     overlap: Mapping[str, float]  # tool name → word overlap with the request
     coverage: Mapping[str, float]  # tool name → share of the request's stems the tool mentions
     shared: Mapping[str, int]  # tool name → stems shared with the request
@@ -185,104 +183,86 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-@lru_cache(maxsize=4096)
-def _tool_stems(
-    name: str, description: str, params: tuple[str, ...]
-) -> tuple[frozenset[str], frozenset[str]]:
-    """(stems of name + description + parameter names, stems of the name). Memoised: clients
-    send the same tools request after request, and tokenising descriptions is most of the
-    request side's cost."""
-    return content_stems(words(f"{name} {description} {' '.join(params)}")), content_stems(
-        words(name)
-    )
-
-
 def clear_caches() -> None:
-    """Forget memoised tool and name tokenisations (for cold-start timings)."""
+    """Forget memoised tool lists, tool and name tokenisations (for cold-start timings)."""
     from gateway.routing.verifier.draft import clear_caches as clear_draft
 
-    _tool_stems.cache_clear()
+    clear_tools()
     clear_draft()
 
 
-def _tool_info(tool: Mapping[str, Any]) -> ToolInfo | None:
-    function = tool.get("function", tool)
-    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        return None
-    params = function.get("parameters")
-    params = params if isinstance(params, Mapping) else {}
-    props = params.get("properties")
-    props = props if isinstance(props, Mapping) else {}
-    required = params.get("required")
-    name = function["name"]
-    description = function.get("description")
-    description = description if isinstance(description, str) else ""
-    stems, name_stems = _tool_stems(name, description, tuple(str(p) for p in props))
-    return ToolInfo(
-        name=name,
-        stems=stems,
-        name_stems=name_stems,
-        properties=props,
-        required=frozenset(r for r in required if isinstance(r, str))
-        if isinstance(required, list)
-        else frozenset(),
-    )
-
-
-def _overlap(request: frozenset[str], tool: frozenset[str]) -> float:
-    if not request or not tool:
-        return 0.0
-    return len(request & tool) / min(len(request), len(tool))
+def _conversation(messages: Sequence[Mapping[str, Any]]) -> tuple[str, str, int]:
+    """(the user's text, every message's text, messages counted)."""
+    if len(messages) == 1:  # the common case: one user turn
+        message = messages[0]
+        if type(message) is dict or isinstance(message, Mapping):
+            text = message_text(message)  # the user's text, or the only text there is
+            return text, text, 1
+    turns = [(m.get("role"), message_text(m)) for m in messages if isinstance(m, Mapping)]
+    texts = [text for _, text in turns]
+    asked = " ".join(t for role, t in turns if role in ("user", None)) or " ".join(texts)
+    return asked, " ".join(texts), len(texts)
 
 
 def prepare(
     messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
 ) -> RequestContext:
     """Analyse the request once: its words, numbers and each tool's overlap with it."""
-    turns = [(m.get("role"), message_text(m)) for m in messages if isinstance(m, Mapping)]
-    texts = [text for _, text in turns]
-    asked = " ".join(t for role, t in turns if role in ("user", None)) or " ".join(texts)
-    every = " ".join(texts)
-    asked_tokens = words(asked)
+    asked, every, turns = _conversation(messages)
+    asked_tokens, plain, has_digits = word_forms(asked)
     tokens = asked_tokens if every == asked else words(every)
     stems = content_stems(asked_tokens)
-    infos = {i.name: i for i in (_tool_info(t) for t in tools if isinstance(t, Mapping)) if i}
-    overlap = {name: _overlap(stems, info.stems) for name, info in infos.items()}
-    ranked = sorted(overlap.values(), reverse=True)
-    best = max(overlap, key=overlap.__getitem__) if overlap else None
-    enumeration = sum(1 for w in asked_tokens if w in _ENUMERATION) + asked.count(",")
-    enumeration += asked.count(";")
-    required = [len(i.required) for i in infos.values()]
-    name_overlap = max(
-        (len(i.name_stems & stems) / len(i.name_stems) for i in infos.values() if i.name_stems),
-        default=0.0,
-    )
-    found = numbers(asked, tokens=asked_tokens)
-    readings = found if every == asked else numbers(every, tokens=tokens)
-    shared = {n: len(stems & i.stems) for n, i in infos.items()}
-    coverage = {n: shared[n] / len(stems) if stems else 0.0 for n in infos}
+    toolset, schemas = tool_set(tools)
+    n_stems = len(stems)
+    overlap: dict[str, float] = {}
+    coverage: dict[str, float] = {}
+    shared: dict[str, int] = {}
+    best: str | None = None
+    first = second = -1.0  # the two highest overlaps
+    name_overlap = 0.0
+    for name, info in toolset.infos.items():
+        common = shared[name] = len(stems & info.stems)
+        n_tool = len(info.stems)
+        value = overlap[name] = common / min(n_stems, n_tool) if n_stems and n_tool else 0.0
+        coverage[name] = common / n_stems if n_stems else 0.0
+        if value > first:
+            first, second, best = value, first, name
+        elif value > second:
+            second = value
+        if info.name_stems:
+            name_overlap = max(name_overlap, len(info.name_stems & stems) / len(info.name_stems))
+    enumeration = sum(map(_ENUMERATION.__contains__, asked_tokens))
+    enumeration += asked.count(",") + asked.count(";")
+    digits = numbers(asked, extended=False) if has_digits else []
+    written = [number_key(v) for v in digits]
+    found = readings(asked, digits, asked_tokens)
+    if every == asked:
+        keys = frozenset([*written, *(number_key(v) for v in found[len(digits) :])])
+    else:
+        keys = frozenset(number_key(v) for v in numbers(every, tokens=tokens))
     vector = (
-        math.log1p(len(infos)),
-        math.log1p(len(stems)),
+        toolset.tools_feature,
+        math.log1p(n_stems),
         math.log1p(len(found)),
         math.log1p(enumeration),
-        ranked[0] if ranked else 0.0,
-        ranked[0] - ranked[1] if len(ranked) > 1 else (ranked[0] if ranked else 0.0),
+        first if best is not None else 0.0,
+        (first - second if second >= 0 else first) if best is not None else 0.0,
         name_overlap,
         coverage[best] if best is not None else 0.0,
         math.log1p(max(shared.values(), default=0)),
-        math.log1p(sum(required) / len(required)) if required else 0.0,
-        math.log1p(len(texts)),
+        toolset.required_feature,
+        math.log1p(turns),
     )
     return RequestContext(
-        text=f" {normalise(every)} ",
+        text=f" {' '.join(plain) if every == asked else normalise(every)} ",
         vocabulary=frozenset(tokens),
         stems=stems,
-        numbers=frozenset(number_key(v) for v in readings),
-        written=tuple(dict.fromkeys(number_key(v) for v in numbers(asked, extended=False))),
+        numbers=keys,
+        written=tuple(dict.fromkeys(written)),
         names=frozenset(proper_names(asked)),
         enumeration=enumeration,
-        tools=infos,
+        tools=toolset.infos,
+        schemas=schemas,
         overlap=overlap,
         coverage=coverage,
         shared=shared,
@@ -295,8 +275,8 @@ def parse_calls(tool_calls: Sequence[Mapping[str, Any]] | None) -> list[tuple[st
     """(name, parsed arguments or None when they are not a JSON object) per call."""
     out: list[tuple[str, Any]] = []
     for call in tool_calls or ():
-        function = call.get("function") if isinstance(call, Mapping) else None
-        function = function if isinstance(function, Mapping) else {}
+        function = call.get("function") if type(call) is dict or isinstance(call, Mapping) else None
+        function = function if type(function) is dict or isinstance(function, Mapping) else {}
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:

@@ -6,12 +6,14 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-_WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # a number not glued to a preceding letter ("v2" is a name, not a number); 1,000 and 1.5e3 count
 # no look-behind (it costs a check at every character): a number glued to a preceding letter
 # ("v2", "x-5"'s sign) is dropped after the match, in Python
-_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# [-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)? written to open with a character class (a sign or
+# a digit; a sign must be followed by a digit): the regex engine then skips to candidates instead
+# of trying the pattern at every character (2x faster on the BFCL questions, same matches)
+_NUMBER = re.compile(r"[-+\d](?:(?<=[-+])\d|(?<![-+]))[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _SCALE = re.compile(
     r"(\d[\d,]*(?:\.\d+)?)\s*(%|percent|k\b|thousand|million|billion|m\b|bn\b)",
     re.IGNORECASE,
@@ -47,6 +49,7 @@ _NUMBER_WORDS = {
     "double": 2,
     "half": 0.5,
 }
+_NUMBER_WORD_SET = frozenset(_NUMBER_WORDS)
 STOPWORDS = frozenset(
     "a an the of to in on for and or is are be by with from at as it this that what which "
     "how me my i you your can could would will please give find get tell us we do does "
@@ -54,18 +57,58 @@ STOPWORDS = frozenset(
 )
 
 
+# Words are the maximal [a-z0-9] runs of the lower-cased text. Found through bytes.translate
+# rather than a regex: every character other than a-z and 0-9 (non-ASCII included, which
+# encode("ascii", "replace") makes a "?") becomes a space and split() yields the runs; 3-5x
+# faster than re.findall(r"[a-z0-9]+") on the BFCL questions.
+_WORD_BYTES = bytes(c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
+# character classes: a-z → "a", A-Z → "A", 0-9 → "0", the rest → " " (a camelCase boundary is
+# "aA" or "0A"; an ASCII text holds a number only where it holds a "0")
+_CLASS_BYTES = bytes(
+    97 if 97 <= c <= 122 else 65 if 65 <= c <= 90 else 48 if 48 <= c <= 57 else 32
+    for c in range(256)
+)
+_DIGIT = re.compile(r"\d")
+
+
+def split_lower(lowered: str) -> list[str]:
+    """The maximal ``[a-z0-9]`` runs of an already lower-cased text."""
+    return lowered.encode("ascii", "replace").translate(_WORD_BYTES).decode("ascii").split()
+
+
+def has_camel(text: str) -> bool:
+    """Whether ``_CAMEL`` has a match: a lower-case letter or digit before a capital."""
+    classes = text.encode("ascii", "replace").translate(_CLASS_BYTES)
+    return b"aA" in classes or b"0A" in classes
+
+
 def words(text: str) -> list[str]:
     """Lower-case alphanumeric words; ``camelCase`` and ``snake_case`` split into parts."""
-    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+    if has_camel(text):
+        text = _CAMEL.sub(" ", text)
+    return split_lower(text.lower())
 
 
-_PROPER = re.compile(r"(?<=[a-z0-9,;:'\")] )[A-Z][A-Za-z0-9'&.-]*")
+def word_forms(text: str) -> tuple[list[str], list[str], bool]:
+    """(``words(text)``, ``normalise(text).split()``, whether ``text`` holds a digit, so any
+    number): one tokenising unless there is camelCase."""
+    classes = text.encode("ascii", "replace").translate(_CLASS_BYTES)
+    plain = split_lower(text.lower())
+    camel = b"aA" in classes or b"0A" in classes
+    digit = b"0" in classes if text.isascii() else _DIGIT.search(text) is not None
+    return (split_lower(_CAMEL.sub(" ", text).lower()) if camel else plain), plain, digit
+
+
+# the capital first, then a look-behind over it and the two characters before: the same matches
+# as "(?<=[a-z0-9,;:'\")] )[A-Z]...", but the regex engine skips to capitals instead of trying
+# the look-behind at every character
+_PROPER = re.compile(r"[A-Z](?<=[a-z0-9,;:'\")] [A-Z])[A-Za-z0-9'&.-]*")
 
 
 def proper_names(text: str) -> list[str]:
     """Capitalised words not opening a sentence (``Paris``, ``NYSE``), lower-cased: the named
     values a request most often carries."""
-    return [m.group().lower().strip(".'") for m in _PROPER.finditer(text)]
+    return [m.lower().strip(".'") for m in _PROPER.findall(text)]
 
 
 def stem(word: str) -> str:
@@ -74,7 +117,10 @@ def stem(word: str) -> str:
 
 
 def content_stems(tokens: Iterable[str]) -> frozenset[str]:
-    return frozenset(stem(w) for w in tokens if w not in STOPWORDS and not w.isdigit())
+    """The ``stem`` of every token that is neither a stopword nor all digits."""
+    # stem() inlined; a list comprehension, measured faster than a generator, a set difference
+    # with STOPWORDS or map/filterfalse
+    return frozenset([w[:5] for w in tokens if w not in STOPWORDS and not w.isdigit()])
 
 
 def _to_float(text: str) -> float | None:
@@ -109,23 +155,30 @@ def numbers(
     out = _digits(text)
     if not extended:
         return out
+    return readings(text, out, words(text) if tokens is None else tokens)
+
+
+def readings(text: str, digits: list[float], tokens: Sequence[str]) -> list[float]:
+    """``numbers(text)`` from ``numbers(text, extended=False)`` and ``words(text)``."""
+    out = list(digits)
     if out:
         for match in _SCALE.finditer(text):
             base = _to_float(match.group(1))
             if base is not None:
                 out.append(base * _SCALES[match.group(2).lower()])
-    if tokens is None:
-        tokens = words(text)
-    out.extend(float(_NUMBER_WORDS[w]) for w in tokens if w in _NUMBER_WORDS)
+    if not _NUMBER_WORD_SET.isdisjoint(tokens):
+        out.extend(float(_NUMBER_WORDS[w]) for w in tokens if w in _NUMBER_WORDS)
     return out
 
 
 def number_key(value: float) -> float:
     """``value`` rounded to 9 significant digits: equal keys are the same number written twice
     (``0.1 + 0.2`` and ``0.3``), and set lookups stay O(1)."""
+    if type(value) is float and value.is_integer() and -1e9 < value < 1e9:
+        return value  # at most 9 digits: formatting gives it back unchanged
     return float(f"{value:.9g}")
 
 
 def normalise(text: str) -> str:
     """Lower case, runs of non-alphanumerics collapsed to one space (for substring tests)."""
-    return " ".join(_WORD.findall(text.lower()))
+    return " ".join(split_lower(text.lower()))

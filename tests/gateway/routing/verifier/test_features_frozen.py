@@ -247,7 +247,9 @@ def test_feature_values_match_the_frozen_implementation():
     warm = vectors()  # every tool list and tool seen before: the cached path
     assert len(cold) == len(frozen["digests"]) > 900
     for i, (full, vector) in enumerate(zip(frozen["full"], cold, strict=False)):
-        moved = [n for n, a, b in zip(FEATURE_NAMES, full, vector, strict=True) if repr(a) != repr(b)]
+        moved = [
+            n for n, a, b in zip(FEATURE_NAMES, full, vector, strict=True) if repr(a) != repr(b)
+        ]
         assert not moved, f"vector {i}: {moved} moved"
     for which, got in (("cold", cold), ("warm", warm)):
         moved = [i for i, (d, v) in enumerate(zip(frozen["digests"], got, strict=True))
