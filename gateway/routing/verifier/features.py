@@ -36,6 +36,7 @@ from gateway.routing.verifier.text import (
     readings,
     word_forms,
     words,
+    written_and_readings,
 )
 from gateway.routing.verifier.tools import ToolInfo, tool_set
 from gateway.routing.verifier.tools import clear_caches as clear_tools
@@ -233,9 +234,11 @@ def prepare(
             name_overlap = max(name_overlap, len(info.name_stems & stems) / len(info.name_stems))
     enumeration = sum(map(_ENUMERATION.__contains__, asked_tokens))
     enumeration += asked.count(",") + asked.count(";")
-    digits = numbers(asked, extended=False) if has_digits else []
+    if has_digits:
+        digits, found = written_and_readings(asked, asked_tokens)
+    else:
+        digits, found = [], readings(asked, [], asked_tokens)
     written = [number_key(v) for v in digits]
-    found = readings(asked, digits, asked_tokens)
     if every == asked:
         keys = frozenset([*written, *(number_key(v) for v in found[len(digits) :])])
     else:

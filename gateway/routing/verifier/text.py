@@ -18,6 +18,11 @@ _SCALE = re.compile(
     r"(\d[\d,]*(?:\.\d+)?)\s*(%|percent|k\b|thousand|million|billion|m\b|bn\b)",
     re.IGNORECASE,
 )
+# _SCALE's unit part, anchored where a number-like match ends (``readings``); the commas: a
+# scale's number may end in commas that the match, after a fraction or exponent, left out
+_UNIT_AFTER = re.compile(
+    r",*\s*(?:%|percent|k\b|thousand|million|billion|m\b|bn\b)", re.IGNORECASE
+).match
 _SCALES = {
     "%": 0.01,
     "percent": 0.01,
@@ -131,10 +136,14 @@ def _to_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _digits(text: str) -> list[float]:
+def _digits(text: str, ends: list[int] | None = None) -> list[float]:
+    """``numbers(text, extended=False)``; ``ends`` collects where every number-like match ends
+    (those dropped as parts of names too)."""
     out = []
     for match in _NUMBER.finditer(text):
         token, start = match.group(), match.start()
+        if ends is not None:
+            ends.append(match.end())
         if start and (text[start - 1].isalpha() or text[start - 1] == "_"):
             if token[0] not in "+-":
                 continue  # part of a name ("v2", "H2O")
@@ -158,10 +167,25 @@ def numbers(
     return readings(text, out, words(text) if tokens is None else tokens)
 
 
-def readings(text: str, digits: list[float], tokens: Sequence[str]) -> list[float]:
-    """``numbers(text)`` from ``numbers(text, extended=False)`` and ``words(text)``."""
+def written_and_readings(text: str, tokens: Sequence[str]) -> tuple[list[float], list[float]]:
+    """(``numbers(text, extended=False)``, ``numbers(text, tokens=tokens)``), the digits read
+    once."""
+    ends: list[int] = []
+    digits = _digits(text, ends)
+    return digits, readings(text, digits, tokens, ends)
+
+
+def readings(
+    text: str, digits: list[float], tokens: Sequence[str], ends: Sequence[int] | None = None
+) -> list[float]:
+    """``numbers(text)`` from ``numbers(text, extended=False)`` and ``words(text)``.
+
+    ``ends`` (``_digits``'s): a scale's number ends where a number-like match ends, or a few
+    commas later (the last digit is in some match, which neither a space nor a unit's first
+    letter can continue), so when no match end is followed by a unit, the scale pass over the
+    whole text is skipped."""
     out = list(digits)
-    if out:
+    if out and (ends is None or any(_UNIT_AFTER(text, end) for end in ends)):
         for match in _SCALE.finditer(text):
             base = _to_float(match.group(1))
             if base is not None:
