@@ -122,31 +122,36 @@ async def chat_completions(request: Request) -> Response:
 
 
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 
 
 class ChatFastLane:
     """ASGI wrapper that hands ``POST /v1/chat/completions`` straight to :func:`chat_completions`
-    and everything else (lifespan included) to the wrapped app.
+    (and ``POST /v1/responses`` to ``responses.create_response``) and everything else
+    (lifespan included) to the wrapped app.
 
-    The route needs none of the app's middleware: it reads and bounds its own body, answers
-    every ``GatewayError`` with an envelope itself, and anything unexpected gets the same 500
-    envelope here that the app's handler gives. Under load the middleware stack (server
+    These routes need none of the app's middleware: they read and bound their own body, answer
+    every ``GatewayError`` with an envelope themselves, and anything unexpected gets the same
+    500 envelope here that the app's handler gives. Under load the middleware stack (server
     errors, telemetry, body limit, exceptions, exit stack, router matching) cost more than
-    the route's own parsing and validation. ``netgpt serve`` wraps the app in it.
+    the chat route's own parsing and validation. ``netgpt serve`` wraps the app in it.
     """
 
     def __init__(self, app: Any) -> None:
+        from gateway.api.responses import create_response  # it imports this module
+
         self.app = app
         # with CORS on, a browser's request (it sends Origin) goes through the app's middleware
         self._cors = bool(getattr(getattr(app, "state", None), "cors", False))
+        self._routes = {CHAT_PATH: chat_completions, RESPONSES_PATH: create_response}
 
     def __getattr__(self, name: str) -> Any:  # app.state and friends stay reachable
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._routes.get(scope["path"]) if scope["type"] == "http" else None
         if (
-            scope["type"] != "http"
-            or scope["path"] != CHAT_PATH
+            handler is None
             or scope["method"] != "POST"
             or (self._cors and any(name == b"origin" for name, _ in scope["headers"]))
         ):
@@ -162,7 +167,7 @@ class ChatFastLane:
             await send(message)
 
         try:
-            response = await chat_completions(request)
+            response = await handler(request)
             await response(scope, receive, tracked)
         except ClientDisconnect:
             # gone before its body arrived (or the server is shutting down): nobody to answer

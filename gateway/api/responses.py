@@ -5,7 +5,8 @@ Thin: the request is translated to a chat completions request
 (so the routing and its headers are the same), and the service's outcome encoded in the
 Responses shape (``gateway.api.responses_encode``). Stored responses live in a
 ``gateway.service.store.ResponseStore`` (Redis with ``NETGPT_REDIS_URL``), per client key.
-The chat route's fast lane is untouched: these routes go through the app.
+``POST /v1/responses`` takes the chat route's fast lane (``gateway.api.chat.ChatFastLane``: no
+app middleware, the same envelopes); ``GET``/``DELETE`` go through the app.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
+from starlette.routing import Router
 
 from gateway.api.chat import ChatFastLane
 from gateway.app import create_app
@@ -131,6 +132,55 @@ async def test_fast_lane_passes_other_routes_and_methods_through(both_apps: Any)
         b = await fast.request(method, path, headers=AUTH)
         assert a.status_code == b.status_code
         assert a.json() == b.json()
+
+
+def _responses_body(**extra: Any) -> dict[str, Any]:
+    body = chat_body()
+    tools = [{"type": "function", **tool["function"]} for tool in body["tools"]]
+    return {"model": body["model"], "input": body["messages"][-1]["content"], "tools": tools, **extra}
+
+
+async def test_fast_lane_answers_responses_like_the_app_and_the_stored_one_is_found(
+    both_apps: Any, edge_fake: Any, cloud_fake: Any, monkeypatch: Any
+) -> None:
+    plain, fast, app = both_apps
+    seen: list[str] = []
+    inner = Router.__call__
+
+    async def spy(self: Router, scope: Any, receive: Any, send: Any) -> None:  # behind the app's middleware
+        seen.append(f"{scope.get('method')} {scope.get('path')}")
+        await inner(self, scope, receive, send)
+
+    monkeypatch.setattr(Router, "__call__", spy)
+    a = await plain.post("/v1/responses", json=_responses_body(), headers=AUTH)
+    b = await fast.post("/v1/responses", json=_responses_body(), headers=AUTH)
+    assert a.status_code == b.status_code == 200
+    for name in ROUTE_HEADERS:
+        assert a.headers[name] == b.headers[name]
+    assert [i["type"] for i in a.json()["output"]] == [i["type"] for i in b.json()["output"]]
+    assert a.json()["id"] != b.json()["id"]
+    # stored by the lane's request, found through the app (GET is not on the lane)
+    got = await fast.get(f"/v1/responses/{b.json()['id']}", headers=AUTH)
+    assert got.status_code == 200 and got.json()["id"] == b.json()["id"]
+    follow = await fast.post("/v1/responses", json=_responses_body(previous_response_id=b.json()["id"]), headers=AUTH)
+    assert follow.status_code == 200
+    assert seen.count("POST /v1/responses") == 1  # only the plain client's went through the app
+    assert f"GET /v1/responses/{b.json()['id']}" in seen
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [(b"{not json", AUTH, 400), (orjson.dumps({"model": "auto"}), AUTH, 400), (orjson.dumps({"input": "hi"}), {}, 401)],
+)
+async def test_fast_lane_responses_errors_are_the_apps_envelopes(
+    both_apps: Any, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    plain, fast, _ = both_apps
+    kw = {"content": content, "headers": headers | {"content-type": "application/json"}}
+    a = await plain.post("/v1/responses", **kw)
+    b = await fast.post("/v1/responses", **kw)
+    assert a.status_code == b.status_code == status
+    assert a.json() == b.json()
 
 
 def test_generated_request_ids_are_32_hex_and_unique() -> None:
