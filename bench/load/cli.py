@@ -82,6 +82,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "COMMIT`), edge and fallback paths, in the same interleaved rounds: an A/B of a change",
     )
     parser.add_argument(
+        "--baseline-configs", action="store_true",
+        help="with --baseline-src: measure that tree's operator configurations (--configs) too",
+    )
+    parser.add_argument(
         "--soak", type=float, default=0.0, metavar="SECONDS",
         help="after the table, run one path (--soak-path) this long at half its saturated RPS and report "
         "errors, RSS growth after warm-up, file descriptors and dataset records (1800 for 30 minutes)",
@@ -109,6 +113,7 @@ def options(args: argparse.Namespace) -> Options:
         litellm=not args.skip_litellm, install=not args.no_install, workers=not args.no_workers,
         soak_s=args.soak, soak_rate=args.soak_rate, soak_path=args.soak_path,
         baseline_src=args.baseline_src.resolve() if args.baseline_src else None,
+        baseline_configs=args.baseline_configs,
         **({} if args.configs is None else {"configs": args.configs}),
     )
 

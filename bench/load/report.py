@@ -17,6 +17,7 @@ from bench.load.loadgen import FixedRate, Saturation
 DIRECT, DIRECT_CLOUD, LITELLM = "direct", "direct-cloud", "litellm"
 EDGE, FALLBACK = "gateway-edge", "gateway-fallback"
 BASE_EDGE, BASE_FALLBACK = "baseline-edge", "baseline-fallback"  # --baseline-src: another tree
+BASE_PREFIX = "baseline-"  # with --baseline-configs: that tree's operator configurations too
 LABELS = {
     DIRECT: "upstream direct (nginx, edge answer)",
     DIRECT_CLOUD: "upstream direct (nginx, cloud answer)",
@@ -54,11 +55,15 @@ def summarize_saturation(rounds: Mapping[str, Sequence[Saturation]]) -> dict[str
 def summarize_rate(rounds: Mapping[str, Sequence[FixedRate]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, runs in rounds.items():
+        # openloop reports -1 when no request completed in the measured window (a server far
+        # behind the schedule): such a round has no latency to take a median of
+        timed = [r for r in runs if r.p50_ms >= 0]
         out[name] = {
             "achieved_rps": median([r.achieved_rps for r in runs]),
-            "p50_ms": median([r.p50_ms for r in runs]),
-            "p90_ms": median([r.p90_ms for r in runs]),
-            "p99_ms": median([r.p99_ms for r in runs]),
+            "p50_ms": median([r.p50_ms for r in timed]),
+            "p90_ms": median([r.p90_ms for r in timed]),
+            "p99_ms": median([r.p99_ms for r in timed]),
+            "rounds_without_latency": len(runs) - len(timed),
             "completed": sum(r.completed for r in runs),
             "errors": sum(r.errors for r in runs),
             "rounds": [asdict(r) for r in runs],
@@ -90,7 +95,8 @@ def derive(
     overhead is over the direct edge call, or over both calls where it routed to the cloud
     (``routes``: the route each target answered its check with)."""
     routes = routes or {}
-    cloud_routed = {n for n in configs.ALL if routes.get(n) == "cloud"}
+    named = [*configs.ALL, *(BASE_PREFIX + n for n in configs.ALL)]
+    cloud_routed = {n for n in named if routes.get(n) == "cloud"}
     out: dict[str, Any] = {}
     lite = saturation.get(LITELLM, {}).get("rps")
     lite_core = saturation.get(LITELLM, {}).get("rps_per_core")
@@ -103,7 +109,7 @@ def derive(
         direct = by_target.get(DIRECT)
         cloud = by_target.get(DIRECT_CLOUD)
         row: dict[str, float] = {}
-        for name in (EDGE, BASE_EDGE, LITELLM, *(n for n in configs.ALL if n not in cloud_routed)):
+        for name in (EDGE, BASE_EDGE, LITELLM, *(n for n in named if n not in cloud_routed)):
             if direct and name in by_target:
                 row[f"{name}_added_p50_ms"] = by_target[name]["p50_ms"] - direct["p50_ms"]
                 row[f"{name}_added_p99_ms"] = by_target[name]["p99_ms"] - direct["p99_ms"]
@@ -115,11 +121,12 @@ def derive(
                 row[f"{name}_added_p99_ms"] = by_target[name]["p99_ms"] - both_p99
         if row:
             out[f"at_{rate}"] = row
-    no_keys = saturation.get(EDGE, {}).get("cpu_us_per_request")
-    for name in configs.ALL:
-        cost = saturation.get(name, {}).get("cpu_us_per_request")
-        if cost is not None and no_keys is not None:
-            out[f"{name}_added_cpu_us"] = cost - no_keys
+    for base, names in ((EDGE, configs.ALL), (BASE_EDGE, [BASE_PREFIX + n for n in configs.ALL])):
+        no_keys = saturation.get(base, {}).get("cpu_us_per_request")
+        for name in names:
+            cost = saturation.get(name, {}).get("cpu_us_per_request")
+            if cost is not None and no_keys is not None:
+                out[f"{name}_added_cpu_us"] = cost - no_keys
     return out
 
 
@@ -163,9 +170,10 @@ def checks(result: Mapping[str, Any], latency_rate: str) -> list[dict[str, Any]]
 
 
 def _label(result: Mapping[str, Any], name: str) -> str:
-    label = LABELS.get(name, name)
+    base = name.removeprefix(BASE_PREFIX) if name not in LABELS else name
+    label = LABELS.get(name) or ("baseline tree: " + LABELS[base] if base in LABELS else name)
     route = result.get("meta", {}).get("routes", {}).get(name)
-    return f"{label} ({route})" if name == configs.VERIFIER and route else label
+    return f"{label} ({route})" if base == configs.VERIFIER and route else label
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -201,7 +209,8 @@ def table(result: Mapping[str, Any]) -> str:
         "  RPS/core = 1e6 / (server CPU us per request): the rate with the core to itself; "
         "load avg shows what else ran"
     )
-    added = [(n, result.get("derived", {}).get(f"{n}_added_cpu_us")) for n in configs.ALL]
+    added = [(n, result.get("derived", {}).get(f"{n}_added_cpu_us"))
+             for n in (*configs.ALL, *(BASE_PREFIX + c for c in configs.ALL))]
     if any(v is not None for _, v in added):
         lines.append("  CPU us/request over the edge path without keys: " + ", ".join(
             f"{n} {v:+.0f}" for n, v in added if v is not None))
@@ -218,8 +227,11 @@ def table(result: Mapping[str, Any]) -> str:
                 f"{_label(result, name):48}{row['achieved_rps']:8.0f}{row['p50_ms']:9.3f}{row['p99_ms']:9.3f}"
                 f"{_num(at.get(f'{name}_added_p50_ms'), '.3f'):>9}{_num(at.get(f'{name}_added_p99_ms'), '.3f'):>9}"
                 f"{row['errors']:8d}"
+                + (f"  {row['rounds_without_latency']}/{len(row.get('rounds', []))} rounds fell behind"
+                   if row.get("rounds_without_latency") else "")
             )
-        lines.append("  (+ = over the direct edge call; fallback: over direct edge + direct cloud)")
+        lines.append("  (+ = over the direct edge call; fallback: over direct edge + direct cloud; a round that "
+                     "fell behind completed nothing in its measured window: no latency)")
     workers = result.get("workers")
     if workers:
         lines += [

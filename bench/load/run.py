@@ -56,6 +56,7 @@ class Options:
     soak_path: str = "fallback"  # fallback: every request is a cloud-routed pair for Redis
     baseline_src: Path | None = None  # another source tree measured beside this one
     configs: tuple[str, ...] = configs_mod.ALL  # operator configurations measured beside the edge path
+    baseline_configs: bool = False  # with baseline_src: the configurations of that tree too
 
 
 Step = Callable[[str], None]
@@ -126,15 +127,19 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
                 started.append(server)
                 baseline[name] = port
             result["meta"]["baseline_src"] = str(opts.baseline_src)
-        extra: list[configs_mod.Config] = configs_mod.build(opts.configs, up, rundir)
+        extra: list[tuple[str, configs_mod.Config, Path | None]] = []
+        for cfg in configs_mod.build(opts.configs, up, rundir):
+            extra.append((cfg.name, cfg, None))
+            if opts.baseline_src is not None and opts.baseline_configs:
+                extra.append((report.BASE_PREFIX + cfg.name, cfg, opts.baseline_src))
         extra_ports: dict[str, tuple[procs.Server, int]] = {}
-        for cfg in extra:
-            step(f"starting the gateway: {cfg.name}")
-            extra_ports[cfg.name] = targets.start_gateway(
-                cfg.name, up, "edge", rundir, cpus=server_cpu, redis_port=redis_port, extra_env=cfg.env)
-            started.append(extra_ports[cfg.name][0])
-            if cfg.name == configs_mod.VERIFIER and not configs_mod.verifier_loaded(extra_ports[cfg.name][1]):
-                raise RuntimeError(f"the verifier gateway did not load {configs_mod.VERIFIER_FILE}")
+        for name, cfg, src in extra:
+            step(f"starting the gateway: {name}")
+            extra_ports[name] = targets.start_gateway(
+                name, up, "edge", rundir, cpus=server_cpu, redis_port=redis_port, src=src, extra_env=cfg.env)
+            started.append(extra_ports[name][0])
+            if cfg.name == configs_mod.VERIFIER and not configs_mod.verifier_loaded(extra_ports[name][1]):
+                raise RuntimeError(f"the verifier gateway {name} did not load {configs_mod.VERIFIER_FILE}")
         chat = "/v1/chat/completions"
         edge_body = upstream.edge_request()
         tgts = {
@@ -147,11 +152,11 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
             server = next(s for s in started if s.name == name)
             tgts[name] = targets.Target(name, port, chat, request_bytes(), server,
                                         "edge" if name == BASE_EDGE else "cloud")
-        for cfg in extra:
-            server, port = extra_ports[cfg.name]
+        for name, cfg, _ in extra:
+            server, port = extra_ports[name]
             # the verifier decides the route itself: the row says which it took
-            tgts[cfg.name] = targets.Target(cfg.name, port, cfg.path, cfg.body, server,
-                                            None if cfg.name == configs_mod.VERIFIER else "edge", cfg.headers)
+            tgts[name] = targets.Target(name, port, cfg.path, cfg.body, server,
+                                        None if cfg.name == configs_mod.VERIFIER else "edge", cfg.headers)
         if opts.litellm:
             step("starting the LiteLLM proxy (installing it on first use)")
             exe = litellm.ensure_installed(opts.tools_dir, install=opts.install)
@@ -190,7 +195,8 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
                     opts.warmup_s, other_cpu, t.headers,
                 )
 
-        sat_names = [n for n in (DIRECT, LITELLM, EDGE, BASE_EDGE, *opts.configs, FALLBACK, BASE_FALLBACK)
+        config_names = [name for name, _, _ in extra]
+        sat_names = [n for n in (DIRECT, LITELLM, EDGE, BASE_EDGE, *config_names, FALLBACK, BASE_FALLBACK)
                      if n in tgts]
         for name in sat_names:
             step(f"warming up {name}")
@@ -205,7 +211,7 @@ def measure(opts: Options, step: Step) -> dict[str, Any]:
         lite_rps = result["saturation"].get(LITELLM, {}).get("rps", 0.0)
         result["fixed_rate"] = {}
         for rate in opts.rates:
-            names = [DIRECT, DIRECT_CLOUD, EDGE, *baseline, *opts.configs, FALLBACK]
+            names = [DIRECT, DIRECT_CLOUD, EDGE, *baseline, *config_names, FALLBACK]
             if LITELLM in tgts and rate <= 0.8 * lite_rps:
                 names.insert(2, LITELLM)
             rate_rounds: dict[str, list[loadgen.FixedRate]] = {n: [] for n in names}

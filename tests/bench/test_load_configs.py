@@ -103,3 +103,16 @@ def test_configurations_are_compared_with_the_edge_path_and_by_the_route_they_to
     assert verdict["keys + Redis limits: CPU us/request over no keys"] is True  # +30 <= 50
     text = report.table(result)
     assert "gateway, verifier on (cloud)" in text and "keys-redis +30" in text
+
+
+def test_a_baseline_trees_configuration_is_compared_with_that_trees_edge_path() -> None:
+    base = report.BASE_PREFIX + configs.RESPONSES
+    sat = report.summarize_saturation({
+        report.EDGE: [_sat(1000, 1.0)], configs.RESPONSES: [_sat(1000, 1.4)],
+        report.BASE_EDGE: [_sat(1000, 1.2)], base: [_sat(1000, 1.8)],
+    })
+    derived = report.derive(sat, {})
+    assert derived[f"{configs.RESPONSES}_added_cpu_us"] == pytest.approx(100.0)
+    assert derived[f"{base}_added_cpu_us"] == pytest.approx(150.0)  # over the baseline's own edge path
+    text = report.table({"saturation": sat, "derived": derived, "meta": {}})
+    assert "baseline tree: gateway, edge, POST /v1/responses" in text

@@ -122,6 +122,18 @@ def test_figures_are_medians_over_rounds_with_overheads_and_ratios() -> None:
     assert "2500" in text and "0.600" in text
 
 
+def test_a_round_without_a_measured_latency_is_not_a_latency() -> None:
+    lost = FixedRate(rate=1000, achieved_rps=300, completed=1200, errors=4800, p50_ms=-1, p90_ms=-1, p99_ms=-1, max_ms=-1)
+    rates = {"1000": report.summarize_rate({
+        report.DIRECT: [_rate(0.10, 0.5)], report.EDGE: [_rate(1.1, 4.0), lost, lost]})}
+    assert rates["1000"][report.EDGE]["p50_ms"] == pytest.approx(1.1)  # not the median of -1, -1, 1.1
+    assert rates["1000"][report.EDGE]["rounds_without_latency"] == 2
+    rates = {"1000": report.summarize_rate({report.DIRECT: [_rate(0.10, 0.5)], report.EDGE: [lost]})}
+    result = {"saturation": {}, "fixed_rate": rates, "derived": report.derive({}, rates), "meta": {}}
+    verdict = {row["check"]: row["ok"] for row in report.checks(result, "1000")}
+    assert verdict["edge added p50 at 1000 req/s (ms)"] is False  # none measured: not met
+
+
 def test_a_baseline_tree_gets_the_same_overheads_beside_this_one() -> None:
     rates = {
         "1000": report.summarize_rate(
