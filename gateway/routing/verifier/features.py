@@ -293,7 +293,7 @@ def parse_calls(tool_calls: Sequence[Mapping[str, Any]] | None) -> list[tuple[st
 
 
 def _logprob_part(logprobs: LogprobSummary | None) -> tuple[float, ...]:
-    if logprobs is None or not all(math.isfinite(v) for v in (logprobs.mean, logprobs.min)):
+    if logprobs is None or not (math.isfinite(logprobs.mean) and math.isfinite(logprobs.min)):
         return (0.0, 0.0, 0.0, 0.0)
     mean = min(0.0, max(-20.0, logprobs.mean))
     low = min(0.0, max(-30.0, logprobs.min))

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, TypeGuard
 
 from gateway.routing.verifier.text import content_stems, words
@@ -72,7 +73,7 @@ def _cached_set(keys: tuple[ToolKey, ...]) -> ToolSet:
         infos[key[0]] = _info(key)
     required = [len(i.required) for i in infos.values()]
     return ToolSet(
-        infos=infos,
+        infos=MappingProxyType(infos),  # shared by every request with these tools: read-only
         tools_feature=math.log1p(len(infos)),
         required_feature=math.log1p(sum(required) / len(required)) if required else 0.0,
     )
@@ -115,7 +116,7 @@ def tool_set(
                 name,
                 description if isinstance(description, str) else "",
                 tuple(props),
-                tuple(r for r in required if isinstance(r, str))
+                tuple([r for r in required if isinstance(r, str)])
                 if isinstance(required, list)
                 else (),
             )

@@ -285,3 +285,26 @@ def _regenerate() -> None:
 
 if __name__ == "__main__":
     _regenerate()
+
+
+def test_tools_differing_only_in_schemas_share_the_cache_not_the_checks():
+    """The tool-list memo is keyed by names, descriptions and parameter names; the types and
+    enums come from each request's own schemas."""
+
+    def tools(kind: str, enum: list[str] | None) -> list[dict[str, Any]]:
+        schema: dict[str, Any] = {"type": kind} | ({"enum": enum} if enum else {})
+        params = {"type": "object", "properties": {"city": schema}, "required": ["city"]}
+        return [{"type": "function", "function": {"name": "f", "parameters": params}}]
+
+    ask = [{"role": "user", "content": "weather in Paris"}]
+    draft = [{"function": {"name": "f", "arguments": '{"city": "Paris"}'}}]
+    clear_caches()
+    for _ in range(2):  # cold, then every tool list seen before
+
+        def x(kind: str, enum: list[str] | None) -> dict[str, float]:
+            vector = features(prepare(ask, tools(kind, enum)), draft)
+            return dict(zip(FEATURE_NAMES, vector, strict=True))
+
+        as_string, as_int, enum = x("string", None), x("integer", None), x("string", ["Oslo"])
+        assert as_string["draft_type_mismatch"] == 0.0 and as_int["draft_type_mismatch"] == 1.0
+        assert enum["draft_enum_violation"] == 1.0 and as_string["draft_enum_violation"] == 0.0
