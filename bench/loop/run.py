@@ -312,8 +312,10 @@ class Loop:
                                    and in_force.get("edge_model") == self.edge_name(r)
                                    else "calibrated log-prob score")
         (rd / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        held = summary["score_auc_held_out"]
         self.say(f"round {r}: edge accuracy {summary['edge_accuracy']:.3f}, offload "
-                 f"{summary['offload_rate']:.3f}, e2e {summary['e2e_accuracy']:.3f}")
+                 f"{summary['offload_rate']:.3f}, e2e {summary['e2e_accuracy']:.3f}; held-out AUC "
+                 f"of the {summary['score_source']}: {held['auc']} (n {held['n']})")
         return {**summary, "artefacts": [str(rd / "summary.json")]}
 
     def train_step(self, r: int, kind: str) -> dict[str, Any]:
