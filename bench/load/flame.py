@@ -30,14 +30,15 @@ def short(frame: str) -> str:
 
 
 def read(path: Path, skip_idle: bool = True) -> list[tuple[list[str], int]]:
-    """(frames root first, count) per line of py-spy's raw output; idle event-loop waits
-    (a shallow stack ending in select/poll) are left out so the graph shows the busy time."""
+    """(frames root first, as py-spy names them: ``func (path:line)``, count) per line of
+    py-spy's raw output; idle event-loop waits (a shallow stack ending in select/poll) are
+    left out so the graph and the breakdown show the busy time."""
     stacks = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [short(f) for f in stack.split(";")]
+        frames = stack.split(";")
         if skip_idle and frames and ("select" in frames[-1] or "poll" in frames[-1]) and len(frames) < 12:
             continue
         stacks.append((frames, int(count)))
@@ -52,11 +53,12 @@ class Node:
 
 
 def tree(stacks: Iterable[tuple[Sequence[str], int]]) -> Node:
+    """The call tree, frames named ``func (file.py)`` (line numbers merged)."""
     root = Node("all")
     for frames, count in stacks:
         root.count += count
         node = root
-        for frame in frames:
+        for frame in map(short, frames):
             node = node.children.setdefault(frame, Node(frame))
             node.count += count
     return root
@@ -110,9 +112,10 @@ def svg(root: Node, title: str) -> str:
 
 
 def breakdown(stacks: Sequence[tuple[Sequence[str], int]], parts: Mapping[str, Sequence[str]]) -> dict[str, float]:
-    """Share of busy samples per part: a sample belongs to the first part (in ``parts``'
-    order) one of whose markers (substrings of a frame) is on its stack, innermost frame
-    first, so a frame deeper in the stack wins over its callers; the rest is ``other``."""
+    """Share of busy samples per part. A sample belongs to the part of its innermost frame
+    that names one (a marker is a substring of py-spy's ``func (path:line)``; where one frame
+    matches several parts, the first in ``parts``' order): a library frame that names no part
+    (pydantic, orjson's caller) counts for the caller that does. The rest is ``other``."""
     total = sum(count for _, count in stacks) or 1
     shares = dict.fromkeys([*parts, "other"], 0)
     for frames, count in stacks:

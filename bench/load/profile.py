@@ -23,35 +23,33 @@ from bench.common import procs
 from bench.common.bodies import request_bytes
 from bench.load import configs, flame, loadgen, targets, upstream
 
-# the parts of a request's CPU, by the frames that do them (substrings of py-spy's "func (file)"
-# frames); a sample goes to the innermost frame that names a part (bench.load.flame.breakdown)
+# the parts of a request's CPU, by the frames that do them: a marker is a substring of py-spy's
+# "func (path/file.py:line)" frame (paths relative to sys.path: "(aiohttp/" is the package), a sample goes to the innermost frame that names a part
+# (bench.load.flame.breakdown); where one frame names several, the first part below wins
 PARTS: dict[str, tuple[str, ...]] = {
-    "logging (request log line)": ("(__init__.py)", "JsonFormatter", "(logs.py)"),
-    "metrics (prometheus_client)": ("(values.py)", "(metrics.py)", "MetricWrapperBase", "Histogram.observe",
-                                    "Counter.inc", "Gauge."),
+    "logging (request log line)": ("(logging/", "gateway/server/logs.py"),
+    "metrics (prometheus_client)": ("(prometheus_client/",),
     "dataset record (build, redact, validate, encode, write)": (
-        "(redact.py)", "(writer.py)", "(record.py)", "(sink.py)", "(spool.py)", "build_record", "(thread.py)",
-        "BaseModel.model_dump", "BaseModel.model_validate"),
-    "tenancy (key, limits)": ("(guard.py)", "(leased.py)", "(lease.py)", "(limiter.py)", "(keys.py)", "(limits.py)"),
-    "request JSON parse + validation (pydantic)": ("parse_request", "parse_responses_request",
-                                                   "(type_adapter.py)", "admit_and_read", "read_body"),
-    "upstream answer parse (orjson + shape)": ("parse_completion", "token_logprobs"),
-    "schema guard (fastjsonschema)": ("check_tool_calls", "(schema_guard.py)", "fastjsonschema"),
-    "score, verifier, threshold, network estimate": ("(judge.py)", "(score.py)", "(verifier", "(threshold.py)",
-                                                     "(estimator.py)", "(monitor.py)", "(inputs.py)",
-                                                     "(calibration.py)", "(decision.py)", "(features.py)"),
-    "experts placement": ("(placer.py)", "(placement", "(load.py)", "(shared.py)", "(quality.py)"),
-    "upstream HTTP client (aiohttp)": ("(client.py)", "(client_proto.py)", "(client_reqrep.py)",
-                                       "(http_writer.py)", "(connector.py)", "(streams.py)", "(helpers.py)",
-                                       "(upstream_http.py)", "(tracing.py)", "(cookiejar.py)"),
-    "response encode + headers": ("(encode.py)", "(responses_encode.py)", "Observer.headers",
-                                  "(responses.py)", "JSONResponse", "init_headers"),
-    "HTTP server (uvicorn, httptools, ASGI)": ("(httptools_impl.py)", "(proxy_headers.py)", "(asgi.py)",
-                                               "ChatFastLane", "(header_deadline.py)", "(flow_control.py)"),
-    "event loop, tasks": ("Runner.run", "(tasks.py)", "(events.py)", "(base_events.py)", "(timeouts.py)"),
-    # last: the gateway's own request code between those parts (the route, the service stages)
-    "route handler and service stages (own time)": ("(chat.py)", "(answer.py)", "(context.py)", "(draft.py)",
-                                                    "(observe.py)", "(shadow.py)", "(outcome.py)"),
+        "gateway/dataset/", "gateway/service/record.py", "(concurrent/futures/thread.py"),
+    "tenancy (key, limits)": ("gateway/tenancy/",),
+    "Redis client (lease settlement, experts' counts, response store)": ("(redis/",),
+    "request JSON parse + validation (pydantic)": (
+        "parse_request (", "parse_responses_request (", "admit_and_read (", "read_body (", "gateway/protocol/"),
+    "upstream answer parse (orjson + shape)": ("parse_completion (", "token_logprobs"),
+    "schema guard (fastjsonschema)": ("gateway/routing/schema_guard.py", "(fastjsonschema/"),
+    "experts placement": ("gateway/experts/", "gateway/routing/placement/"),
+    "score, verifier, threshold, network estimate": (
+        "gateway/service/judge.py", "gateway/routing/", "gateway/network/", "gateway/policy/"),
+    "upstream HTTP clients (aiohttp, edge and cloud adapters)": (
+        "(aiohttp/", "(yarl/", "(multidict/", "gateway/infra/upstream_http.py", "edge_worker/", "cloud_adapter/"),
+    "response encode + headers": (
+        "gateway/api/encode.py", "gateway/api/responses_encode.py", "starlette/responses.py",
+        "Observer.headers", "gateway/protocol/sse.py"),
+    "HTTP server (uvicorn, httptools, ASGI)": (
+        "(uvicorn/", "(httptools/", "(starlette/", "(fastapi/", "gateway/server/", "ChatFastLane"),
+    "event loop, tasks": ("(asyncio/", "uvloop", "Runner.run"),
+    # last: the gateway's own request code between those parts (the routes, the service stages)
+    "route handlers and service stages (own time)": ("gateway/api/", "gateway/service/"),
 }
 
 
