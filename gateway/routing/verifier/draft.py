@@ -321,7 +321,11 @@ def _add_call(
         if not nested:  # one leaf: the value itself
             if stats.leaves >= _MAX_LEAVES:
                 return
-            _ground_leaf(stats, ctx, value)
+            if type(value) is str and value:  # the common case, straight to its grounding
+                stats.leaves += 1
+                _ground_string(stats, ctx, value)
+            else:
+                _ground_leaf(stats, ctx, value)
         else:
             for leaf in _leaves(value):
                 if stats.leaves >= _MAX_LEAVES:

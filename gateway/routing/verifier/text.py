@@ -97,10 +97,16 @@ def words(text: str) -> list[str]:
 def word_forms(text: str) -> tuple[list[str], list[str], bool]:
     """(``words(text)``, ``normalise(text).split()``, whether ``text`` holds a digit, so any
     number): one tokenising unless there is camelCase."""
-    classes = text.encode("ascii", "replace").translate(_CLASS_BYTES)
-    plain = split_lower(text.lower())
+    if text.isascii():  # bytes.lower is str.lower here, and a digit is a "0" class
+        raw = text.encode("ascii")
+        classes = raw.translate(_CLASS_BYTES)
+        plain = raw.lower().translate(_WORD_BYTES).decode("ascii").split()
+        digit = b"0" in classes
+    else:
+        classes = text.encode("ascii", "replace").translate(_CLASS_BYTES)
+        plain = split_lower(text.lower())
+        digit = _DIGIT.search(text) is not None
     camel = b"aA" in classes or b"0A" in classes
-    digit = b"0" in classes if text.isascii() else _DIGIT.search(text) is not None
     return (split_lower(_CAMEL.sub(" ", text).lower()) if camel else plain), plain, digit
 
 
