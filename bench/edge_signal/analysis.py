@@ -22,6 +22,7 @@ from bench.common.stats import (
     proportion_ci,
     split_mask,
 )
+from bench.edge_signal.consistency import SampleStats, sample_stats
 from bench.edge_signal.features import FEATURES
 
 ALL = "all"
@@ -108,6 +109,7 @@ class Analysis:
     eval_mask: BoolArray | None = None
     calibrated: FloatArray | None = None
     errors: Counter[str] = field(default_factory=Counter)
+    samples: SampleStats | None = None  # rows measured with --samples K
 
 
 def _accuracy(c: Columns, m: BoolArray) -> dict[str, float]:
@@ -138,6 +140,7 @@ def analyse(rows: list[dict[str, Any]], seed: int = 7, n_boot: int = 2000) -> An
         categories.append(SINGLE)
     result = Analysis(cols, categories, seed, n_boot)
     result.errors = Counter(str(r.get("ast_error") or "correct") for r in rows)
+    result.samples = sample_stats(rows, seed, n_boot)
     for category in [ALL, *categories]:
         m = cols.mask(category)
         result.accuracy[category] = _accuracy(cols, m)

@@ -84,6 +84,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "commands with the same --out, each with its own llama-server, to use N cores",
     )
     parser.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        metavar="K",
+        help="self-consistency: after each greedy draft, send it again beside K sampled drafts "
+        "(one request, n=K) as the gateway does with NETGPT_EDGE_SAMPLES=K, and record their "
+        "agreement and the extra wall time (llama-server gets --parallel x (K+1) slots)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=0.7,
+        help="temperature of the sampled drafts (NETGPT_EDGE_SAMPLE_TEMPERATURE; 0.7)",
+    )
+    parser.add_argument(
         "--analyze-only",
         action="store_true",
         help="do not run the edge: analyse DIR/outcomes.jsonl as it is",
@@ -103,6 +116,11 @@ def _read_meta(out: Path) -> dict[str, Any]:
         return data
     except (OSError, ValueError):
         return {}
+
+
+def _slots(args: argparse.Namespace) -> int:
+    """llama-server slots: one per request in flight, K more for its samples (n=K needs K)."""
+    return int(args.parallel * (1 + max(args.samples, 0)))
 
 
 def _sample_text(n_items: int, sample: int | None, seed: int) -> str:
@@ -149,6 +167,10 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         prefill=args.prefill.replace("\\n", "\n"),
         max_tokens=args.max_tokens,
         model=f"{args.model} (edge_worker.llamacpp)",
+        samples=args.samples,
+        temperature=args.temperature if args.samples else None,
+        slots=_slots(args),
+        threads=args.threads,
     )
     console.print(
         f"{len(picked)} requests ({meta['sample_text']}); "
@@ -168,6 +190,9 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
             call_prefill=args.prefill.replace("\\n", "\n"),
             draft_max_tokens=args.max_tokens,
             timeout_s=args.timeout,
+            samples=args.samples,
+            temperature=args.temperature,
+            seed=args.seed,
         )
         columns = (
             TextColumn("{task.description}"),
@@ -194,10 +219,10 @@ def _measure(args: argparse.Namespace, console: Any) -> int:
         from edge_worker.llamacpp.server import LlamaServer
 
         with console.status("starting llama-server (builds it on first use, ~10 min)"):
-            server = LlamaServer(model=args.model, parallel=args.parallel, threads=args.threads)
+            server = LlamaServer(model=args.model, parallel=_slots(args), threads=args.threads)
             server.start()
         try:
-            meta["server"] = f"llama-server started by the command, {args.parallel} slots"
+            meta["server"] = f"llama-server started by the command, {_slots(args)} slots"
             count = asyncio.run(run(server.base_url))
         finally:
             server.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from bench.common.ast_check import check as ast_check
 from bench.common.items import Item
 from bench.edge_signal.features import logprob_features
+from bench.edge_signal.samples import NO_PROMPT_CACHE, sample_row
 from edge_worker.client import EdgeClient
 from gateway.config import EdgeSettings
 from gateway.errors import UpstreamError
@@ -38,6 +40,9 @@ class EdgeConfig:
     call_prefill: str = DEFAULT_PREFILL
     draft_max_tokens: int = 256
     timeout_s: float = 120.0
+    samples: int = 0  # K sampled drafts per request beside the greedy one (bench.edge_signal.samples)
+    temperature: float = 0.7
+    seed: int = 7
 
     def settings(self) -> EdgeSettings:
         return EdgeSettings(
@@ -68,9 +73,14 @@ def _usage(response: dict[str, Any]) -> tuple[int | None, int | None]:
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
-async def measure_one(client: EdgeClient, item: Item, cache: ValidatorCache) -> dict[str, Any]:
-    """One request through the edge client, the guard, the score and the AST rule."""
+async def measure_one(
+    client: EdgeClient, item: Item, cache: ValidatorCache, config: EdgeConfig | None = None
+) -> dict[str, Any]:
+    """One request through the edge client, the guard, the score and the AST rule; with
+    ``config.samples`` also its self-consistency fields (``bench.edge_signal.samples``)."""
     body = item.body()
+    if config is not None and config.samples > 0:
+        body.update(NO_PROMPT_CACHE)
     row: dict[str, Any] = {
         "v": RECORD_VERSION,
         "id": item.prompt_id,
@@ -137,6 +147,10 @@ async def measure_one(client: EdgeClient, item: Item, cache: ValidatorCache) -> 
         completion_tokens=completion_tokens,
         **logprob_features(draft.response),
     )
+    if config is not None and config.samples > 0:
+        seed = (zlib.crc32(item.prompt_id.encode()) + config.seed) % 2**31
+        row.update(await sample_row(client, body, message.get("tool_calls"), config.samples,
+                                    config.temperature, seed))
     return row
 
 
@@ -166,7 +180,7 @@ async def measure(
                     item = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                row = await measure_one(client, item, cache)
+                row = await measure_one(client, item, cache, config)
                 fh.write(json.dumps(row, separators=(",", ":")) + "\n")
                 fh.flush()
                 count += 1

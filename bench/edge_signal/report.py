@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.edge_signal.analysis import ALL, Analysis
+from bench.edge_signal.consistency import report_lines
 from bench.edge_signal.features import FEATURES
 
 FEATURE_HELP = {
@@ -132,6 +133,7 @@ def write_report(
     for fig, caption in (("roc.png", "ROC curves"), ("feature_auc.png", "AUC per signal")):
         if fig in names:
             lines += [f"![{caption}]({fig})", ""]
+    lines += report_lines(result.samples)
     lines += [
         "## Why drafts were wrong",
         "",

@@ -52,6 +52,7 @@ from gateway.routing.verifier import (
     DRAFT_FEATURES,
     FEATURE_NAMES,
     REQUEST_FEATURES,
+    SAMPLE_FEATURES,
     LogprobSummary,
     clear_caches,
     features,
@@ -61,6 +62,7 @@ from gateway.routing.verifier import (
 
 DEFAULT_SMOL_OUTCOMES = Path(__file__).resolve().parents[2] / "docs/edge-signal/outcomes.jsonl"
 NO_LOGPROB = REQUEST_FEATURES + DRAFT_FEATURES
+NO_SAMPLES = tuple(f for f in FEATURE_NAMES if f not in SAMPLE_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Row:
 class Result:
     rows: list[Row] = field(default_factory=list)
     curves: dict[tuple[str, bool], dict[str, Frontier]] = field(default_factory=dict)
+    # (edge model, relevance included) -> AUC(verifier) - AUC(verifier_no_sc), paired bootstrap
+    sc_gain: dict[tuple[str, bool], tuple[float, float, float]] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -133,7 +137,10 @@ def _curve_row(ds: Dataset, variant: str, curve: Frontier, rel: bool, **kw: Any)
 
 
 def _variants(ds: Dataset) -> list[tuple[str, tuple[str, ...], str]]:
-    full = FEATURE_NAMES if ds.raw_score is not None else NO_LOGPROB
+    if ds.raw_score is None:
+        full = NO_LOGPROB
+    else:  # the real SmolLM2: log-probs, and the samples' agreement when the run drew samples
+        full = FEATURE_NAMES if ds.has_samples else NO_SAMPLES
     out = [
         ("request_only", REQUEST_FEATURES, "cloud_agreement"),
         ("draft_only", DRAFT_FEATURES, "cloud_agreement"),
@@ -143,7 +150,30 @@ def _variants(ds: Dataset) -> list[tuple[str, tuple[str, ...], str]]:
     ]
     if ds.raw_score is not None:
         out.insert(4, ("verifier_no_logprob", NO_LOGPROB, "cloud_agreement"))
+    if ds.has_samples:  # self-consistency: what the sc_ features add, and what they do alone
+        out += [
+            ("verifier_no_sc", NO_SAMPLES, "cloud_agreement"),
+            ("verifier_ground_truth_no_sc", NO_SAMPLES, "ground_truth"),
+            ("sc_only", SAMPLE_FEATURES, "cloud_agreement"),
+            ("draft_sc", DRAFT_FEATURES + SAMPLE_FEATURES, "cloud_agreement"),
+        ]
     return out
+
+
+def paired_gain(
+    a: np.ndarray, b: np.ndarray, labels: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, float, float]:
+    """AUC(a) − AUC(b) on the same requests and its 95 % percentile-bootstrap interval
+    (requests resampled together, so the two scores' shared noise cancels)."""
+    rng = np.random.default_rng(seed)
+    n, draws = len(labels), []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        if labels[idx].all() or not labels[idx].any():
+            continue
+        draws.append(auc(a[idx], labels[idx]) - auc(b[idx], labels[idx]))
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return auc(a, labels) - auc(b, labels), float(lo), float(hi)
 
 
 def _scored_row(
@@ -161,6 +191,7 @@ def _scored_row(
 def evaluate(ds: Dataset, rel: bool, opts: Options, result: Result) -> None:
     """Every variant and baseline of one edge model on one request set."""
     curves: dict[str, Frontier] = {}
+    kept: dict[str, np.ndarray] = {}
     for variant, names, label in _variants(ds):
         labels = {"cloud_agreement": ds.agree, "cloud_cover": ds.cover}.get(label, ds.edge_ok)
         scores = oof_scores(
@@ -172,6 +203,10 @@ def evaluate(ds: Dataset, rel: bool, opts: Options, result: Result) -> None:
             continue
         row, curves[variant] = _scored_row(ds, variant, scores, rel, opts, label)
         result.rows.append(row)
+        kept[variant] = scores
+    if "verifier" in kept and "verifier_no_sc" in kept:
+        result.sc_gain[(ds.edge_model, rel)] = paired_gain(
+            kept["verifier"], kept["verifier_no_sc"], ds.edge_ok, opts.n_boot, opts.seed)
     if ds.raw_score is not None:
         row, curves["logprob_score"] = _scored_row(ds, "logprob_score", ds.raw_score, rel, opts, "")
         result.rows.append(row)
@@ -272,7 +307,7 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _: None) -> Resu
             where = "with" if rel else "without"
             progress(f"{ds.edge_model}: cross-validating ({where} relevance)")
             evaluate(ds if rel else ds.subset(ds.categories != "relevance"), rel, opts, result)
-        names = FEATURE_NAMES if ds.raw_score is not None else NO_LOGPROB
+        names = _variants(ds)[2][1]  # the full verifier's features
         model = fit(
             ds.x.tolist(), ds.cover.tolist(), edge_model=ds.edge_model, features=names,
             l2=opts.l2, label="cloud_cover",
@@ -296,6 +331,11 @@ def write_json(result: Result, opts: Options) -> Path:
         "seed": opts.seed,
         "timing_us": {k: round(v, 2) for k, v in result.timing.items()},
         "notes": result.notes,
+        "sc_gain": [
+            {"edge_model": m, "relevance_included": rel, "auc_gain": round(d, 4),
+             "auc_gain_lo": round(lo, 4), "auc_gain_hi": round(hi, 4)}
+            for (m, rel), (d, lo, hi) in result.sc_gain.items()
+        ],
         "rows": [asdict(r) for r in result.rows],
     }
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")

@@ -22,7 +22,13 @@ from numpy.typing import NDArray
 from bench.common.items import Item, load_items
 from bench.common.replay import Replayed, load_replays
 from gateway.routing.calibration import calls_agree
-from gateway.routing.verifier import LogprobSummary, calls_cover, features, prepare
+from gateway.routing.verifier import (
+    LogprobSummary,
+    SampleSummary,
+    calls_cover,
+    features,
+    prepare,
+)
 
 EDGE_MODELS = (
     "Salesforce_xLAM-1b-fc-r",
@@ -50,6 +56,7 @@ class Dataset:
     cover: NDArray[np.bool_]  # the edge made the cloud's calls (verifier.calls_cover)
     raw_score: NDArray[np.float64] | None = None  # the gateway's log-prob score (SmolLM2 only)
     cloud_latency_s: NDArray[np.float64] | None = None
+    has_samples: bool = False  # the sc_ features were measured (edge-signal --samples K)
 
     def subset(self, mask: NDArray[np.bool_]) -> Dataset:
         return Dataset(
@@ -63,6 +70,7 @@ class Dataset:
             cover=self.cover[mask],
             raw_score=None if self.raw_score is None else self.raw_score[mask],
             cloud_latency_s=None if self.cloud_latency_s is None else self.cloud_latency_s[mask],
+            has_samples=self.has_samples,
         )
 
 
@@ -125,11 +133,13 @@ def load_recorded(
 def load_measured(
     data: Path, outcomes: Path, cloud_model: str = CLOUD_MODEL, items: list[Item] | None = None
 ) -> Dataset:
-    """The real SmolLM2's measured drafts (``netgpt bench edge-signal``'s outcomes.jsonl)."""
+    """The real SmolLM2's measured drafts (``netgpt bench edge-signal``'s outcomes.jsonl), with
+    the agreement of their sampled drafts where the run drew them (``--samples K``)."""
     by_id = {i.prompt_id: i for i in (items if items is not None else load_items(data))}
     cloud = load_replays(data, cloud_model)
     truth = recorded_truth(data, [cloud_model])[cloud_model]
     rows = []
+    sampled = False
     with outcomes.open(encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
@@ -145,9 +155,13 @@ def load_measured(
             lp = None
             if rec.get("lp_mean") is not None and rec.get("lp_min") is not None:
                 lp = LogprobSummary(rec["lp_mean"], rec["lp_min"], int(rec.get("n_tokens") or 0))
-            x = features(prepare(messages_of(item), item.tools), calls, lp)
+            summary = SampleSummary.from_dict(rec.get("samples"))
+            sampled = sampled or "sc_k" in rec
+            x = features(prepare(messages_of(item), item.tools), calls, lp, summary)
             cloud_calls = cloud[item.prompt_id].answer.tool_calls
             agree = calls_agree(calls, cloud_calls), calls_cover(calls, cloud_calls)
             raw = float(rec.get("raw_score") or 0.0)
             rows.append((item, x, bool(rec["correct"]), truth[item.prompt_id], agree, raw))
-    return _assemble(SMOL, rows, cloud)
+    ds = _assemble(SMOL, rows, cloud)
+    ds.has_samples = sampled
+    return ds

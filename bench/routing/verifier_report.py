@@ -8,7 +8,8 @@ from bench.routing.verifier import Result, Row
 
 SHOWN = (
     "logprob_score", "request_only", "draft_only", "verifier", "verifier_no_logprob",
-    "verifier_cover_label", "verifier_ground_truth", "simulated_auc_0.8", "oracle", "random",
+    "verifier_cover_label", "verifier_ground_truth", "verifier_no_sc",
+    "verifier_ground_truth_no_sc", "sc_only", "draft_sc", "simulated_auc_0.8", "oracle", "random",
     "all_edge", "all_cloud",
 )  # fmt: skip
 
@@ -98,6 +99,13 @@ def write_report(result: Result, out: Path, plots: list[Path]) -> Path:
                 *(_row(r) for r in rows),
                 "",
             ]
+            gain = result.sc_gain.get((model, rel))
+            if gain is not None:
+                lines += [
+                    f"Self-consistency: AUC(verifier) − AUC(verifier_no_sc) = {gain[0]:+.3f} "
+                    f"[{gain[1]:+.3f}, {gain[2]:+.3f}] (paired bootstrap over requests).",
+                    "",
+                ]
     lines += [f"![{p.stem}]({p.name})" for p in plots]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -34,18 +34,24 @@ def sampled(*cities: str | None) -> EdgeDraft:
     for i, city in enumerate(cities):
         message: dict[str, Any] = {"role": "assistant", "content": "I think it rains."}
         if city is not None:
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "type": "function", "id": f"call_{i}",
-                "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]}
-        choices.append({"index": i, "finish_reason": "tool_calls" if city else "stop",
+            message = {"role": "assistant", "content": "", "tool_calls": [{
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": json.dumps({"city": city})},
+                "id": f"jJYOpFq5ZVeGA3ScP0DAoZch5Q5Vpxx{i}"}]}
+        token = {"id": 39428, "token": '{"', "bytes": [123, 34], "logprob": -0.15}
+        choices.append({"finish_reason": "tool_calls" if city else "stop", "index": i,
                         "message": message,
-                        "logprobs": {"content": [{"token": "x", "logprob": -0.4, "bytes": [120],
-                                                  "top_logprobs": []}]}})
-    response = {"id": "chatcmpl-s", "object": "chat.completion", "created": 1, "model": "m",
-                "system_fingerprint": "b1-abc", "choices": choices,
-                "usage": {"prompt_tokens": 90, "completion_tokens": 30, "total_tokens": 120},
-                "timings": {"prompt_n": 90, "prompt_ms": 40.0, "predicted_n": 30,
-                            "predicted_ms": 300.0, "predicted_per_token_ms": 10.0}}
+                        "logprobs": {"content": [{**token, "top_logprobs": [token]}]}})
+    # as llama-server answered n = 3 (captured): usage and timings are the first choice's
+    response = {"choices": choices, "created": 1796608241, "model": "smollm2",
+                "system_fingerprint": "b0-unknown", "object": "chat.completion",
+                "usage": {"completion_tokens": 28, "prompt_tokens": 230, "total_tokens": 258,
+                          "prompt_tokens_details": {"cached_tokens": 229}},
+                "id": "chatcmpl-FYu3I9ov1lT7nMbq4K2RByC0fvB5jMOU",
+                "timings": {"cache_n": 229, "prompt_n": 1, "prompt_ms": 24.384,
+                            "prompt_per_token_ms": 24.384, "prompt_per_second": 41.01,
+                            "predicted_n": 28, "predicted_ms": 1833.703,
+                            "predicted_per_token_ms": 67.91, "predicted_per_second": 14.72}}
     return EdgeDraft(response, [-0.4], latency_s=0.3, response_bytes=900)
 
 
