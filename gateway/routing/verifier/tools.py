@@ -42,7 +42,7 @@ class ToolSet:
     required_feature: float  # req_required
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _tool_stems(
     name: str, description: str, params: tuple[str, ...]
 ) -> tuple[frozenset[str], frozenset[str]]:
@@ -66,7 +66,7 @@ def _info(key: ToolKey) -> ToolInfo:
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)  # BFCL's 1,240 requests hold 1,062 distinct tool lists
 def _cached_set(keys: tuple[ToolKey, ...]) -> ToolSet:
     infos: dict[str, ToolInfo] = {}
     for key in keys:
