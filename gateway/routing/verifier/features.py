@@ -240,7 +240,7 @@ def prepare(
         digits, found = [], readings(asked, [], asked_tokens)
     written = [number_key(v) for v in digits]
     if every == asked:
-        keys = frozenset([*written, *(number_key(v) for v in found[len(digits) :])])
+        keys = frozenset(written + [number_key(v) for v in found[len(digits) :]])
     else:
         keys = frozenset(number_key(v) for v in numbers(every, tokens=tokens))
     vector = (
