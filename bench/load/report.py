@@ -233,7 +233,9 @@ def table(result: Mapping[str, Any]) -> str:
         lines.append("  (+ = over the direct edge call; fallback: over direct edge + direct cloud; a round that "
                      "fell behind completed nothing in its measured window: no latency)")
     workers = result.get("workers")
-    if workers:
+    if workers and "error" in workers:
+        lines += ["", f"Workers: not measured ({workers['error'].splitlines()[0]})"]
+    elif workers:
         lines += [
             "",
             f"Workers (gateway edge path, {workers.get('config', 'no keys')}; wrk -c{workers.get('connections')} "

@@ -20,6 +20,8 @@ import orjson
 from bench.common import procs
 from bench.load.upstream import Upstream
 
+START_TIMEOUT_S = 240.0
+
 
 @dataclass
 class Target:
@@ -109,5 +111,6 @@ def start_gateway(
     if src is not None:
         env["PYTHONPATH"] = str(src)
     server = procs.start(name, cmd, cpus=cpus, logdir=rundir, env=env, cwd=src or Path.cwd())
-    procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz")
+    # generous: on a loaded shared box importing the gateway alone has taken over a minute
+    procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz", timeout_s=START_TIMEOUT_S)
     return server, port
