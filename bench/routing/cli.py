@@ -94,6 +94,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "frontiers, with and without relevance (results.json, report.md, PNGs in --out); "
         "--quick: 2 repeats instead of 10 (docs/bench-routing.md)",
     )
+    parser.add_argument(
+        "--measured-only",
+        action="store_true",
+        help="with --verifier: only the real edge's drafts (--edge-outcomes), not the five "
+        "recorded models (e.g. to compare the verifier with and without the sc_ features of a "
+        "`netgpt bench edge-signal --samples K` run)",
+    )
     parser.set_defaults(func=main)
 
 

@@ -15,6 +15,7 @@ def main(args: argparse.Namespace) -> int:
     from bench.common.replay import ReplayDataError
     from bench.routing.cli import DEFAULT_OUT
     from bench.routing.verifier import DEFAULT_SMOL_OUTCOMES, Options, run, write_json
+    from bench.routing.verifier_data import EDGE_MODELS
     from bench.routing.verifier_report import targets, write_report
 
     data = args.data if args.data is not None else default_data_dir()
@@ -27,6 +28,7 @@ def main(args: argparse.Namespace) -> int:
         repeats=2 if args.quick else 10,
         n_boot=200 if args.quick else 1000,
         seed=args.seed,
+        edge_models=() if getattr(args, "measured_only", False) else EDGE_MODELS,
     )
     start = time.perf_counter()
 

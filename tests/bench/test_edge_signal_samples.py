@@ -142,7 +142,7 @@ def test_edge_signal_draws_samples_from_the_real_server(tmp_path: Path) -> None:
     out = tmp_path / "signal"
     argv = ["bench", "edge-signal", "--data", str(tiny), "--out", str(out), "--boot", "50",
             "--sample", "3", "--seed", "3", "--samples", "2", "--temperature", "0.9",
-            "--parallel", "1", "--no-plots"]
+            "--parallel", "1", "--no-plots", "--timeout", "600"]
     assert _netgpt(argv) == 0  # its own llama-server, 1 x (2 + 1) slots
     rows = [json.loads(line) for line in (out / "outcomes.jsonl").read_text().splitlines()]
     assert len(rows) == 3
@@ -155,3 +155,18 @@ def test_edge_signal_draws_samples_from_the_real_server(tmp_path: Path) -> None:
     meta = json.loads((out / "meta.json").read_text())
     assert meta["samples"] == 2 and meta["slots"] == 3
     assert "## Self-consistency (2 samples at temperature 0.9)" in (out / "report.md").read_text()
+
+
+def test_measured_only_cross_validates_the_real_edge_alone(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "data", per_category=20)
+    outcomes = tmp_path / "smol.jsonl"
+    smol_outcomes(data, outcomes)
+    out = tmp_path / "out"
+    argv = ["bench", "routing", "--verifier", "--measured-only", "--quick", "--no-plots",
+            "--data", str(data), "--edge-outcomes", str(outcomes), "--out", str(out)]
+    assert _netgpt(argv) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert {r["edge_model"] for r in doc["rows"]} == {"SmolLM2-135M-Instruct"}
+    assert {"verifier", "verifier_no_sc", "sc_only"} <= {r["variant"] for r in doc["rows"]}
+    assert [g["relevance_included"] for g in doc["sc_gain"]] == [True, False]
+    assert "Self-consistency: AUC(verifier) − AUC(verifier_no_sc)" in (out / "report.md").read_text()
