@@ -74,5 +74,9 @@ def start(exe: Path, api_base: str, rundir: Path, cpus: str | None) -> tuple[pro
     env.pop("VIRTUAL_ENV", None)
     cmd = [str(exe), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
     server = procs.start("litellm", cmd, cpus=cpus, logdir=rundir, env=env)
-    procs.wait_ready(server, f"http://127.0.0.1:{port}/health/liveliness", timeout_s=180)
+    try:
+        procs.wait_ready(server, f"http://127.0.0.1:{port}/health/liveliness", timeout_s=300)
+    except RuntimeError:
+        server.stop()
+        raise
     return server, port

@@ -189,7 +189,8 @@ def table(result: Mapping[str, Any]) -> str:
     meta = result.get("meta", {})
     lines = [
         f"NetGPT load benchmark  body {meta.get('body_bytes')} B  upstream {meta.get('upstream')}  "
-        f"pinning {meta.get('pinning')}  load avg before {meta.get('loadavg_before')}",
+        f"pinning {meta.get('pinning')}  load avg before {meta.get('loadavg_before')}, after {meta.get('loadavg_after')}",
+        *([f"LiteLLM left out: {meta['litellm_error'].splitlines()[0]}"] if meta.get("litellm_error") else []),
         "",
         f"Saturation: wrk, {meta.get('connections')} connections, {meta.get('rounds')} interleaved rounds "
         f"of {meta.get('saturation_s')} s (median)",
