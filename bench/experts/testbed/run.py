@@ -1,17 +1,20 @@
-"""The real testbed: llama-server experts, a fake cloud, the real gateway, an open-loop load.
+"""The real testbed: real edge experts, a fake cloud, the real gateway, an open-loop load.
 
-1. **Experts** (real): SmolLM2-135M under llama-server with ``--parallel 1`` and ``--parallel 2``
-   (and, with ``--gemma``, Gemma-3-270M with ``--parallel 1``), one thread each.
-2. **Calibration** (real, measured): a few requests straight to each expert, shaped as the
-   gateway's edge client shapes them, at concurrency 1 and at its slot count: the server's own
-   timings give each expert's profile for the simulator and the load's rate (a share of the
-   summed capacity) and deadline.
+1. **Experts** (real): by default SmolLM2-135M under llama-server with ``--parallel 1`` and
+   ``--parallel 2`` (and, with ``--gemma``, Gemma-3-270M with ``--parallel 1``), one thread each;
+   with ``engines`` (``--engines llamacpp,vllm``) one SmolLM2 expert per engine listed: llama-server
+   (``--parallel N``) or vLLM's OpenAI server (``--max-num-seqs N``), each with N slots.
+2. **Calibration** (real, measured; ``calibrate.py``): a few requests straight to each expert,
+   shaped as the gateway's edge client shapes them, at concurrency 1 and at its slot count, and
+   one-token probes: the server's own timings (llama-server) or, without them (vLLM), the client's
+   wall times with the usage's token counts give each expert's profile for the simulator, the
+   gateway's latency prior, and the load's rate (a share of the summed capacity) and deadline.
 3. **Runs**: for each placement policy, a fresh ``netgpt serve`` (real, own process) in front of
    the experts and a fake cloud (``bench.fakes``, a fixed delay: the one simulated part),
    and the same Poisson arrivals with an ``x-netgpt-deadline-ms`` header. Measured per request:
-   status, route, reason, expert, latency; at the end the gateway's latency-model error per
-   expert from ``/v1/router/state``.
-4. **Kill**: the impact policy again, with one expert SIGKILLed half way: every request must
+   status, route, reason, expert, latency, output tokens; at the end the gateway's latency-model
+   error per expert from ``/v1/router/state``.
+4. **Kill**: the impact policy again, with the last expert SIGKILLed half way: every request must
    still be answered.
 5. **Prediction**: the simulator of ``bench.experts`` with the calibrated profiles, the same
    arrivals, deadline and policy, several seeds.
@@ -20,9 +23,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -37,18 +40,37 @@ from typing import Any
 import aiohttp
 
 from bench.common import procs
-from bench.experts.testbed.workload import Arrival, poisson, request
+from bench.experts.testbed.calibrate import (
+    DRAFT_MAX_TOKENS,
+    ENGINES,
+    PREFILL,
+    ExpertSpec,
+    calibrate_one,
+    outputs_of,
+    profile_from,
+)
+from bench.experts.testbed.experts import calibration_fits, experts_toml, start_expert
+from bench.experts.testbed.workload import Arrival, poisson
 
 CLOUD_KEY = "sk-testbed-fake-cloud-key"
-PREFILL = "<tool_call>\\n"  # an env var holds a literal \n (EdgeSettings turns it into a newline)
-DRAFT_MAX_TOKENS = 64  # a three-argument call is ~50 tokens; a truncated one is schema-invalid
 
 
-@dataclass(frozen=True, slots=True)
-class ExpertSpec:
-    name: str
-    model: str  # edge_worker.llamacpp.models name
-    parallel: int
+def parse_engines(text: str, default_slots: int = 2) -> tuple[tuple[str, int], ...]:
+    """``"llamacpp,vllm:4"`` -> ``(("llamacpp", 2), ("vllm", 4))``; raises ``ValueError``."""
+    out: list[tuple[str, int]] = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        engine, _, slots = item.partition(":")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+        n = int(slots) if slots else default_slots
+        if n < 1:
+            raise ValueError(f"{item}: slots must be at least 1")
+        out.append((engine, n))
+    if not out:
+        raise ValueError("no engine given")
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -65,9 +87,20 @@ class Options:
     sim_seeds: int = 5
     cloud_delay_s: float = 1.5
     calibration_requests: int = 4
+    draft_max_tokens: int = DRAFT_MAX_TOKENS  # vLLM's guided calls run longer than llama.cpp's prefilled ones
+    engines: tuple[tuple[str, int], ...] = ()  # (engine, slots) per expert; () = the llama.cpp pair
 
     def experts(self) -> list[ExpertSpec]:
-        out = [ExpertSpec("smol-p1", "smollm2", 1), ExpertSpec("smol-p2", "smollm2", 2)]
+        if self.engines:
+            counts = Counter(e for e, _ in self.engines)
+            seen: Counter[str] = Counter()
+            out = []
+            for engine, slots in self.engines:
+                seen[engine] += 1
+                suffix = f"-{seen[engine]}" if counts[engine] > 1 else ""
+                out.append(ExpertSpec(f"smol-{engine}{suffix}", "smollm2", slots, engine))
+        else:
+            out = [ExpertSpec("smol-p1", "smollm2", 1), ExpertSpec("smol-p2", "smollm2", 2)]
         if self.gemma:
             out.append(ExpertSpec("gemma-p1", "gemma3-270m", 1))
         return out
@@ -82,6 +115,7 @@ class Sent:
     reason: str | None
     expert: str | None
     error: str | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +124,7 @@ class PolicyRun:
     killed: str | None
     requests: list[Sent]
     state: dict[str, Any] = field(default_factory=dict)
+    gauges: list[dict[str, Any]] = field(default_factory=list)  # samples of the gateway's load view
 
     def summary(self, deadline_s: float) -> dict[str, Any]:
         done = [r for r in self.requests if r.status == 200]
@@ -107,11 +142,35 @@ class PolicyRun:
             "p99_s": _pct(lat, 0.99),
             "placements": dict(Counter(r.expert or "cloud" for r in done)),
             "reasons": dict(Counter(r.reason for r in done)),
+            "per_expert": per_expert(self.requests, deadline_s),
+            "gauges": gauge_summary(self.gauges),
             "latency_model": {
                 name: {k: e["latency_model"][k] for k in ("observations", "mape", "recent_mape")}
                 for name, e in experts.items()
             },
         }
+
+
+def per_expert(requests: Sequence[Sent], deadline_s: float) -> dict[str, dict[str, Any]]:
+    """Per drafting expert (``cloud`` for the rest): answers, client-side latency, and throughput
+    over the run's span (first arrival to last answer): answers and output tokens per second."""
+    done = [r for r in requests if r.status == 200]
+    if not done:
+        return {}
+    span = max(r.t_s + r.latency_s for r in requests) - min(r.t_s for r in requests)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({r.expert or "cloud" for r in done}):
+        mine = [r for r in done if (r.expert or "cloud") == name]
+        lat = sorted(r.latency_s for r in mine)
+        tokens = [r.output_tokens for r in mine if r.output_tokens is not None]
+        out[name] = {
+            "answered": len(mine),
+            "p50_s": _pct(lat, 0.5), "p99_s": _pct(lat, 0.99), "mean_s": statistics.fmean(lat),
+            "slo_miss_rate": sum(x > deadline_s for x in lat) / len(lat),
+            "rps": len(mine) / span if span > 0 else None,
+            "output_tokens_per_s": sum(tokens) / span if span > 0 and tokens else None,
+        }
+    return out
 
 
 def _pct(values: Sequence[float], q: float) -> float | None:
@@ -120,82 +179,19 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return values[min(int(q * len(values)), len(values) - 1)]
 
 
-# ---------------------------------------------------------------------------------- calibration
-
-
-async def _calibrate_one(base_url: str, spec: ExpertSpec, n: int, seed: int) -> list[dict[str, Any]]:
-    """Calls straight to one expert, shaped as the gateway shapes them: at concurrency 1 and at
-    its slot count. Each point: the server's timings and the wall time."""
-    from edge_worker.client import EdgeClient
-    from gateway.config import EdgeSettings
-
-    edge = EdgeSettings(base_url=base_url, model=spec.model, flavor="llamacpp",
-                        call_prefill=PREFILL.replace("\\n", "\n"), draft_max_tokens=DRAFT_MAX_TOKENS,
-                        timeout_s=120)
-    client = EdgeClient(edge)
-    rng = random.Random(seed)
-    points: list[dict[str, Any]] = []
-    try:
-        await client.draft(request(rng))  # warm-up
-        for concurrency in sorted({1, spec.parallel}):
-            for _ in range(max(n // concurrency, 1)):
-                drafts = await asyncio.gather(*(client.draft(request(rng)) for _ in range(concurrency)))
-                for d in drafts:
-                    t = d.response.get("timings") or {}
-                    usage = d.response.get("usage") or {}
-                    points.append({
-                        "concurrency": concurrency, "wall_s": d.latency_s,
-                        # the whole prompt (usage) and what was computed (timings: the rest hit
-                        # llama-server's prompt cache)
-                        "prompt_tokens": usage.get("prompt_tokens"),
-                        "prompt_n": t.get("prompt_n"), "prompt_ms": t.get("prompt_ms"),
-                        "predicted_n": t.get("predicted_n"), "predicted_ms": t.get("predicted_ms"),
-                        "predicted_per_token_ms": t.get("predicted_per_token_ms"),
-                    })
-    finally:
-        await client.aclose()
-    return points
-
-
-def profile_from(spec: ExpertSpec, points: list[dict[str, Any]], threads: int) -> Any:
-    """An ``ExpertProfile`` for the simulator from the calibration points (server timings)."""
-    import math
-
-    from bench.experts.profiles import ExpertProfile
-
-    alone = [p for p in points if p["concurrency"] == 1 and p["predicted_per_token_ms"]]
-    full = [p for p in points if p["concurrency"] == spec.parallel and p["predicted_per_token_ms"]]
-    tpot1 = statistics.median(p["predicted_per_token_ms"] for p in alone) / 1000
-    tpotn = statistics.median(p["predicted_per_token_ms"] for p in full) / 1000
-    slowdown = (tpotn / tpot1 - 1) / (spec.parallel - 1) if spec.parallel > 1 else 0.0
-    # per token of the whole prompt, cache hits included: the gateway's model and the simulator
-    # both see whole prompt sizes
-    per_tok = statistics.median(p["prompt_ms"] / max(p["prompt_tokens"], 1) for p in alone)  # ms/token
-    overhead = statistics.median(
-        p["wall_s"] - (p["prompt_ms"] + p["predicted_ms"]) / 1000 for p in alone
-    )
-    logs = [math.log(p["predicted_per_token_ms"] / 1000 / tpot1) for p in alone]
-    return ExpertProfile(
-        name=spec.name, model="assumed", hardware=f"this machine's CPU, {threads} thread(s), shared",
-        flavor="llamacpp", slots=spec.parallel, context_limit=4096,
-        ttft_s=max(overhead, 1e-3), prefill_s_per_1k=per_tok, prefill_slowdown_per_extra=0.0,
-        tpot_s=tpot1, tpot_slowdown_per_extra=max(slowdown, 0.0), tpot_slowdown_quadratic=0.0,
-        prefill_stall=0.0, noise_sigma=statistics.pstdev(logs) if len(logs) > 1 else 0.1,
-        measured=True,
-        source="measured by the testbed's calibration (server timings of gateway-shaped calls)",
-    )
-
-
 # ---------------------------------------------------------------------------------- load
 
 
 async def drive(url: str, arrivals: Sequence[Arrival], deadline_ms: float,
-                on_half: Callable[[], None] | None = None) -> list[Sent]:
-    """Open loop: each request at its arrival time, whatever the earlier ones are doing."""
+                on_half: Callable[[], None] | None = None,
+                gauges: list[dict[str, Any]] | None = None) -> list[Sent]:
+    """Open loop: each request at its arrival time, whatever the earlier ones are doing. With
+    ``gauges``, the gateway's view of each expert's load (``/v1/router/state``) is sampled into it
+    every second while the load runs."""
     out: list[Sent] = []
     headers = {"x-netgpt-deadline-ms": f"{deadline_ms:.0f}", "content-type": "application/json"}
     half = arrivals[len(arrivals) // 2].t_s if arrivals else 0.0
-    timeout = aiohttp.ClientTimeout(total=180)
+    timeout = aiohttp.ClientTimeout(total=max(180.0, 2.5 * deadline_ms / 1000))
     async with aiohttp.ClientSession(timeout=timeout) as session:
         started = time.monotonic()
 
@@ -204,13 +200,16 @@ async def drive(url: str, arrivals: Sequence[Arrival], deadline_ms: float,
             try:
                 async with session.post(url + "/v1/chat/completions", data=json.dumps(a.body),
                                         headers=headers) as resp:
-                    await resp.read()
+                    raw = await resp.read()
                     h = resp.headers
                     out.append(Sent(a.t_s, resp.status, time.monotonic() - sent, h.get("x-netgpt-route"),
-                                    h.get("x-netgpt-reason"), h.get("x-netgpt-expert")))
+                                    h.get("x-netgpt-reason"), h.get("x-netgpt-expert"),
+                                    output_tokens=_output_tokens(raw) if resp.status == 200 else None))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 out.append(Sent(a.t_s, 0, time.monotonic() - sent, None, None, None, type(exc).__name__))
 
+        done = asyncio.Event()
+        sampler = asyncio.create_task(_sample(session, url, done, gauges)) if gauges is not None else None
         tasks = []
         halved = on_half is None
         for a in arrivals:
@@ -223,7 +222,49 @@ async def drive(url: str, arrivals: Sequence[Arrival], deadline_ms: float,
                 halved = True
             tasks.append(asyncio.create_task(one(a)))
         await asyncio.gather(*tasks)
+        done.set()
+        if sampler is not None:
+            await sampler
     return out
+
+
+async def _sample(session: aiohttp.ClientSession, url: str, done: asyncio.Event,
+                  into: list[dict[str, Any]], every_s: float = 1.0) -> None:
+    while not done.is_set():
+        try:
+            async with session.get(url + "/v1/router/state") as resp:
+                doc = await resp.json()
+            into.append({name: e["load"] for name, e in doc["experts"]["experts"].items()})
+        except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), every_s)
+
+
+def gauge_summary(samples: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per expert, over the samples of the gateway's view: how often the server's gauges were
+    fresh (scraped, not stale), and the most running, waiting and in flight seen."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({n for s in samples for n in s}):
+        seen = [s[name] for s in samples if name in s]
+        fresh = [x for x in seen if not x.get("stale") and x.get("running") is not None]
+        kv = [x["kv_usage"] for x in fresh if x.get("kv_usage") is not None]
+        out[name] = {
+            "samples": len(seen), "fresh_share": len(fresh) / len(seen),
+            "max_running": max((x["running"] for x in fresh), default=None),
+            "max_waiting": max((x["waiting"] for x in fresh if x.get("waiting") is not None), default=None),
+            "max_in_flight": max(x.get("in_flight", 0) for x in seen),
+            "mean_kv_usage": statistics.fmean(kv) if kv else None,
+        }
+    return out
+
+
+def _output_tokens(raw: bytes) -> int | None:
+    try:
+        n = json.loads(raw).get("usage", {}).get("completion_tokens")
+    except (ValueError, AttributeError):
+        return None
+    return n if isinstance(n, int) else None
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -234,15 +275,6 @@ def _get_json(url: str) -> dict[str, Any]:
     return doc
 
 
-def _latency_table(profile: Any) -> str:
-    """``[expert.latency]``: the gateway's latency model starts from the calibrated profile, as
-    an operator would configure it (the simulator starts from the same prior)."""
-    prior = profile.prior()
-    keys = ("ttft_s", "prefill_s_per_1k", "ttft_s_per_extra", "prefill_s_per_1k_per_extra",
-            "tpot_s", "tpot_s_per_extra")
-    return "[expert.latency]\n" + "".join(f"{k} = {getattr(prior, k):.6f}\n" for k in keys) + "\n"
-
-
 def gateway_env(opts: Options, experts_file: Path, cloud_url: str, policy: str,
                 expected_output: int, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETGPT_")}
@@ -250,8 +282,9 @@ def gateway_env(opts: Options, experts_file: Path, cloud_url: str, policy: str,
         NETGPT_EDGE_EXPERTS_FILE=str(experts_file),
         NETGPT_ROUTING_PLACEMENT_POLICY=policy,
         NETGPT_EDGE_CALL_PREFILL=PREFILL,
-        NETGPT_EDGE_DRAFT_MAX_TOKENS=str(DRAFT_MAX_TOKENS),
-        NETGPT_EDGE_TIMEOUT_S="120",
+        NETGPT_EDGE_DRAFT_MAX_TOKENS=str(opts.draft_max_tokens),
+        # a draft may take as long as the deadline allows (vLLM on a contended CPU: minutes)
+        NETGPT_EDGE_TIMEOUT_S=f"{max(120.0, 1.5 * (opts.deadline_ms or 0) / 1000):.0f}",
         NETGPT_CLOUD_BASE_URL=cloud_url + "/v1",
         NETGPT_CLOUD_MODEL="cloud-fake",
         NETGPT_CLOUD_API_KEY=CLOUD_KEY,
@@ -268,40 +301,33 @@ def gateway_env(opts: Options, experts_file: Path, cloud_url: str, policy: str,
 
 
 def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
-    from edge_worker.llamacpp.server import LlamaServer
-
     opts.out.mkdir(parents=True, exist_ok=True)
     logdir = opts.out / "logs"
     logdir.mkdir(exist_ok=True)
     specs = opts.experts()
     with ExitStack() as stack:
-        progress("starting the llama-server experts")
-        servers = {
-            s.name: stack.enter_context(LlamaServer(s.model, parallel=s.parallel, threads=opts.threads,
-                                                    alias=s.model, log_path=logdir / f"{s.name}.log"))
-            for s in specs
-        }
-        progress("calibrating each expert (server timings)")
-        points = {
-            s.name: asyncio.run(_calibrate_one(servers[s.name].base_url, s, opts.calibration_requests, opts.seed))
-            for s in specs
-        }
+        servers = {}
+        for s in specs:  # one after the other: a vLLM start takes the box's CPU for a minute
+            progress(f"starting expert {s.name} ({s.engine}, {s.parallel} slot(s))")
+            servers[s.name] = stack.enter_context(start_expert(s, opts.threads, logdir))
+        points = {}
+        for s in specs:
+            progress(f"calibrating {s.name}")
+            points[s.name] = asyncio.run(calibrate_one(servers[s.name].base_url, s, opts.calibration_requests,
+                                                       opts.seed, opts.draft_max_tokens))
         profiles = [profile_from(s, points[s.name], opts.threads) for s in specs]
-        outputs = [p["predicted_n"] for pts in points.values() for p in pts if p["predicted_n"]]
-        prompts = [p["prompt_tokens"] for pts in points.values() for p in pts if p["prompt_tokens"]]
+        outputs = [n for pts in points.values() for n in outputs_of(pts)]
+        prompts = [p["prompt_tokens"] for pts in points.values() for p in pts if p.get("prompt_tokens")]
         expected_output = round(statistics.fmean(outputs))
         prompt_tokens = round(statistics.median(prompts))
         capacity = sum(p.capacity_rps(prompt_tokens, expected_output) for p in profiles)
         rate = opts.utilisation * capacity
-        alone = min(statistics.median(p["wall_s"] for p in pts if p["concurrency"] == 1) for pts in points.values())
+        alone = min(statistics.median(p["wall_s"] for p in pts if p["concurrency"] == 1 and not p.get("probe")
+                                      and p.get("wall_s")) for pts in points.values())
         deadline_ms = opts.deadline_ms or round(2.5 * alone * 1000, -1)
         arrivals = poisson(rate, opts.duration_s, opts.seed)
         experts_file = opts.out / "experts.toml"
-        experts_file.write_text("".join(
-            f'[[expert]]\nname = "{s.name}"\nbase_url = "{servers[s.name].base_url}"\nmodel = "{s.model}"\n'
-            f'flavor = "llamacpp"\nslots = {s.parallel}\ncontext_limit = 4096\n'
-            + _latency_table(prof) for s, prof in zip(specs, profiles, strict=True)
-        ))
+        experts_file.write_text(experts_toml(specs, {n: srv.base_url for n, srv in servers.items()}, profiles))
         cloud_port = procs.free_port()
         cloud = procs.start("cloud-fake", [
             sys.executable, "-m", "bench.fakes", "--port", str(cloud_port), "--name", "cloud",
@@ -327,11 +353,12 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
             try:
                 procs.wait_ready(gw, url + "/healthz")
                 kill = servers[victim].kill if victim else None
-                sent = asyncio.run(drive(url, arrivals, deadline_ms, kill))
+                gauges: list[dict[str, Any]] = []
+                sent = asyncio.run(drive(url, arrivals, deadline_ms, kill, gauges))
                 state = _get_json(url + "/v1/router/state")
             finally:
                 gw.stop()
-            runs.append(PolicyRun(policy, victim, sent, state))
+            runs.append(PolicyRun(policy, victim, sent, state, gauges))
     deadline_s = deadline_ms / 1000
     from bench.experts.testbed.predict import predict
 
@@ -342,8 +369,10 @@ def run(opts: Options, progress: Callable[[str], None] = lambda _msg: None) -> d
     }
     return {
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
+        "load_average": os.getloadavg(),
         "experts": [asdict(s) for s in specs],
         "calibration": points,
+        "calibration_fit": calibration_fits(specs, points),
         "profiles": [p.as_dict() for p in profiles],
         "rate_rps": rate,
         "capacity_rps": capacity,
