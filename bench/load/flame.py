@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WIDTH, ROW, FONT, MIN_PX = 1200.0, 16, 11, 0.3
+WIDTH, ROW, FONT, MIN_PX = 1200.0, 16, 11, 1.0
 
 
 def short(frame: str) -> str:
