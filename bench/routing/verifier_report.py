@@ -58,11 +58,20 @@ def targets(result: Result) -> list[str]:
     if smol is not None and smol.auc is not None:
         line(
             smol.auc >= 0.84,
-            f"SmolLM2 verifier AUC {smol.auc:.3f} on {smol.n} drafts, not 1,240 (≥ 0.84)",
+            f"SmolLM2 verifier AUC {smol.auc:.3f} on {smol.n} drafts"
+            + ("" if smol.n == 1240 else ", not all 1,240")
+            + " (≥ 0.84)",
         )
     if "score_us" in result.timing:
+        # the target is the whole evaluation on the request path: features and score
         t = result.timing["score_us"]
-        line(t <= 20, f"verifier evaluation {t:.1f} µs per request, pure Python (≤ 20 µs)")
+        total = t + result.timing.get("features_warm_us", 0.0)
+        line(
+            total <= 20,
+            f"verifier evaluation {total:.1f} µs per request with the tools seen before: "
+            f"features {total - t:.1f} + score {t:.1f}, pure Python, whole passes on this box "
+            "(≤ 20 µs; per-step figures: python -m bench.routing.verifier_timing)",
+        )
     return out
 
 
