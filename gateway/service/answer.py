@@ -128,6 +128,10 @@ class Answerer:
             body = getattr(error, "body", None) or error.envelope()
         else:
             body = error.envelope()
+        if status >= 500:  # the client gets the envelope; the operator gets the cause in the log
+            log.warning("request failed: %s", error.message, extra={
+                "request_id": ctx.request_id, "route": ctx.route, "reason": ctx.reason,
+                "status": status, "code": error.code})
         self.observer.finish(ctx, status)
         headers = self.observer.headers(ctx)
         if isinstance(error, UpstreamBusy) and error.retry_after_s is not None:

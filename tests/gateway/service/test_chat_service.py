@@ -3,6 +3,7 @@ effect on the outcome, the headers and the dataset record."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -137,6 +138,17 @@ async def test_forced_cloud_asks_no_edge() -> None:
     outcome = await service.handle(raw, parsed, info)
     assert outcome.headers["x-netgpt-reason"] == "forced"
     assert service.drafter.experts.bodies == []  # type: ignore[attr-defined]
+
+
+async def test_a_forced_edge_that_fails_is_logged_for_the_operator(caplog) -> None:
+    service, _, _ = build(UpstreamConnectError("edge", "edge refused"))
+    with caplog.at_level(logging.WARNING, logger="netgpt.request"):
+        outcome = await service.handle(*request(model="edge"))
+    assert outcome.status == 503
+    failed = [r for r in caplog.records if r.getMessage().startswith("request failed")]
+    assert len(failed) == 1 and "edge refused" in failed[0].getMessage()
+    assert (failed[0].route, failed[0].reason, failed[0].status) == ("edge", "forced", 503)
+    assert failed[0].code == "upstream_unreachable"
 
 
 async def test_a_failed_cloud_answers_with_the_usable_draft() -> None:
