@@ -112,5 +112,9 @@ def start_gateway(
         env["PYTHONPATH"] = str(src)
     server = procs.start(name, cmd, cpus=cpus, logdir=rundir, env=env, cwd=src or Path.cwd())
     # generous: on a loaded shared box importing the gateway alone has taken over a minute
-    procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz", timeout_s=START_TIMEOUT_S)
+    try:
+        procs.wait_ready(server, f"http://127.0.0.1:{port}/healthz", timeout_s=START_TIMEOUT_S)
+    except RuntimeError:
+        server.stop()  # not yet the caller's to stop: it never got it
+        raise
     return server, port
