@@ -9,6 +9,7 @@ children too). ``LlamaServer`` and ``VllmServer`` are this with their own comman
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -18,7 +19,25 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # resolved here: the child of a fork must not import or load libraries
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child that must not outlive its parent: SIGTERM when the parent
+    dies, however it dies (Linux; a no-op elsewhere), so a killed command leaves no training
+    run or server behind."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:

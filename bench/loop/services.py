@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -25,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from edge_worker.server_process import die_with_parent
 
 HOST = "127.0.0.1"
 
@@ -52,23 +53,6 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None =
             pass
         time.sleep(0.1)
     raise ServiceError(f"{url} not ready after {timeout_s:.0f} s")
-
-
-def _load_prctl() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()  # resolved here: the child of a fork must not import or load libraries
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the loop dies, however it dies (Linux), so no
-    orphaned gateway keeps a round's spool locked for the resumed run."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
@@ -130,7 +114,7 @@ class RedisServer(_Managed):
                 [binary, "--port", str(port), "--bind", HOST, "--dir", str(self.directory),
                  "--save", "", "--appendonly", "yes"],  # a resumed loop finds its streams
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -236,7 +220,7 @@ class GatewayProcess(_Managed):
                 [sys.executable, "-m", "gateway.cli", "serve", "--host", HOST,
                  "--port", str(self.port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         finally:
             log.close()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_worker.server_process import die_with_parent
+
 STATE_FILE = "state.json"
 
 
@@ -65,7 +67,7 @@ def run_measured(cmd: Sequence[str], log: Path, env: dict[str, str] | None = Non
     started = time.monotonic()
     with log.open("ab") as handle:
         proc = subprocess.Popen(list(cmd), stdout=handle, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env)
+                                stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
