@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
-
 from gateway.config import Settings
-from gateway.dataset.readers import logged_records, redis_records
+from gateway.dataset.readers import logged_records
 from gateway.metrics import GatewayMetrics
 from gateway.routing.calibration import Calibration, CalibrationError, calls_agree, fit
 from gateway.routing.score import DraftFeatures, raw_score
@@ -168,17 +166,6 @@ def bind_calibration_age(
         metrics.calibration_age.set_function(lambda: max(clock() - float(fitted), 0.0))
     else:
         metrics.calibration_age.set_function(lambda: -1.0)
-
-
-async def refit_from_redis(settings: Settings, redis: Redis) -> tuple[Calibration, dict[str, Any]]:
-    """Refit from the Redis stream and save to ``settings.calibration_file`` (for the app,
-    e.g. after an edge model update). Raises :class:`CalibrationError` with too few records."""
-    key = settings.dataset.stream_key
-    records = [record async for record in redis_records(redis, key)]
-    calibration, meta = fit_records(records, settings, source=f"redis stream {key}")
-    await asyncio.to_thread(save_calibration, settings.calibration_file, calibration, meta)
-    return calibration, meta
-
 
 
 class CalibrationHolder:

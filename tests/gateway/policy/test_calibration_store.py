@@ -138,7 +138,7 @@ def test_cli_without_redis_configured(tmp_path: Path, monkeypatch, capsys) -> No
 
 
 @pytest.mark.integration
-async def test_refit_from_redis_stream(tmp_path: Path) -> None:
+async def test_refit_reads_the_redis_stream(tmp_path: Path) -> None:
     key = f"test:pairs:{uuid.uuid4().hex}"
     settings = Settings(
         redis_url=REDIS_URL,
@@ -152,15 +152,17 @@ async def test_refit_from_redis_stream(tmp_path: Path) -> None:
         for record in _records(1200, seed=3):
             await redis.xadd(key, {"record": encode(DatasetRecord.model_validate(record))})
         await redis.xadd(key, {"other": "x"})
-        calibration, meta = await calibrate.refit_from_redis(settings, redis)
+        holder = calibrate.CalibrationHolder(settings, GatewayMetrics())
+        state = await holder.refit(redis)
     finally:
         await redis.delete(key)
         await redis.aclose()
-    assert meta["n"] == 1200 and meta["method"] == "platt"
-    assert calibration.a > 0
+    assert state["fitted"] and state["n"] == 1200 and state["method"] == "platt"
+    assert state["source"] == f"redis stream {key}"
     loaded, stored = calibrate.load_calibration(settings.calibration_file)
-    assert loaded == calibration
-    assert stored["fitted_at"] == meta["fitted_at"]
+    assert loaded is not None and loaded.a > 0
+    assert holder(0.3) == loaded(0.3)
+    assert stored["fitted_at"] == state["fitted_at"]
 
 
 @pytest.mark.integration
